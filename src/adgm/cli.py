@@ -1,0 +1,201 @@
+"""The ``adgm`` command: ``adgm train`` and ``adgm evaluate RUN_DIR``.
+
+Every field of DataConfig, ModelConfig and TrainConfig is a ``--kebab-case`` flag of
+``adgm train``; the defaults are the paper's. Errors in the user's input end the program with one
+line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from adgm.config import MODEL_NAMES, DataConfig, ModelConfig, RunConfig, TrainConfig
+from adgm.errors import AdgmError
+
+HELP = {
+    "data_dir": "folder with the four MNIST .gz files (default: $ADGM_DATA_DIR, then the cache)",
+    "n_labels": "number of labelled training images, evenly across classes",
+    "label_seed": "seed of the draw of labelled images",
+    "labelled_batch": "labelled images per batch (first half of the batch)",
+    "unlabelled_batch": "unlabelled images per batch (second half)",
+    "n_validation": "training images held out as a validation set",
+    "subset": "use only the first N training images (smoke tests)",
+    "test_subset": "use only the first N test images (smoke tests)",
+    "name": "model: adgm (stochastic a), adgm-det (deterministic a) or m2",
+    "hidden": "hidden layer sizes of every MLP",
+    "z_dim": "units of the latent z",
+    "a_dim": "units of the auxiliary a",
+    "x_dim": "input size (set from the data)",
+    "n_classes": "number of classes (set from the data)",
+    "epochs": "total number of epochs (one epoch = one pass over the unlabelled set)",
+    "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",
+    "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
+    "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
+    "lr": "Adam learning rate",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "lr_decay": "learning-rate factor applied every --lr-decay-every epochs",
+    "lr_decay_every": "epochs between learning-rate decays",
+    "clip_grad_norm": "clip the gradients' total norm to this (released code: 5); 'none' to turn off",
+    "clip_grad_value": "then clip each gradient element to +-this (released code: 1); 'none' off",
+    "eval_samples": "samples of a when predicting (paper: 100)",
+    "eval_every": "epochs between test-error evaluations",
+    "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
+    "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
+    "seed": "training seed (initialisation, batches, binarisation, samples)",
+    "device": "cpu, cuda or cuda:N",
+}
+RENAMED = {"name": "model"}  # ModelConfig.name is --model on the command line
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, argv if argv is not None else sys.argv[1:])
+    except AdgmError as exc:
+        print(f"adgm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adgm: interrupted; the last checkpoint is kept (resume with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adgm", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model (defaults: the paper's setup)")
+    for section, cls in SECTIONS.items():
+        group = train.add_argument_group(f"{section} settings")
+        for field in dataclasses.fields(cls):
+            if field.name in ("x_dim", "n_classes"):
+                continue
+            _add_field_flag(group, section, field)
+    train.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its latest checkpoint")
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="test error of a trained run")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--samples", type=int, default=None,
+                          help="samples of a (default: the run's eval_samples)")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.set_defaults(handler=run_evaluate)
+    return parser
+
+
+def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
+    name = RENAMED.get(field.name, field.name)
+    flag = "--" + name.replace("_", "-")
+    dest = f"{section}.{field.name}"
+    help_text = f"{HELP[field.name]} (default: {field.default})"
+    if field.name == "hidden":
+        group.add_argument(flag, dest=dest, type=int, nargs="+", default=None, help=help_text)
+    elif isinstance(field.default, bool):
+        group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_text)
+    elif field.name == "name":
+        group.add_argument(flag, dest=dest, choices=MODEL_NAMES, default=None, help=help_text)
+    else:
+        group.add_argument(flag, dest=dest, type=_field_parser(field), default=None,
+                           help=help_text)
+
+
+def _field_parser(field: dataclasses.Field):
+    """int / float / str parsers; optional fields also accept 'none'."""
+    kind = str(field.type)
+    base = int if kind.startswith("int") else float if kind.startswith("float") else str
+
+    def parse(text: str):
+        if "None" in kind and text.lower() == "none":
+            return None
+        try:
+            return base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {base.__name__}, got {text!r}") from None
+
+    return parse
+
+
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """Overlay the flags given on the command line onto `base` (default: the paper's config)."""
+    base = base or RunConfig()
+    sections: dict[str, Any] = {}
+    for section in SECTIONS:
+        current = getattr(base, section)
+        changes = {
+            key.split(".", 1)[1]: value
+            for key, value in vars(args).items()
+            if key.startswith(section + ".") and value is not None
+        }
+        if "hidden" in changes:
+            changes["hidden"] = tuple(changes["hidden"])
+        sections[section] = dataclasses.replace(current, **changes)
+    return RunConfig(**sections)
+
+
+def run_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.train import Trainer, load_run_config
+
+    if args.resume:
+        if args.out is None:
+            raise AdgmError("--resume needs --out RUN_DIR")
+        stored = load_run_config(args.out)
+        config = config_from_args(_only_resumable(args), stored)
+    else:
+        config = config_from_args(args)
+    config.validate()
+    out = args.out or Path("runs") / config.model.name
+    trainer = Trainer(config, out)
+    if args.resume:
+        trainer.resume()
+        print(f"resuming {out} after epoch {trainer.epoch}")
+    else:
+        trainer.start("adgm " + shlex.join(argv))
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    print(f"{config.model.name}: {n_params:,} parameters, alpha={trainer.alpha:g}, "
+          f"{config.train.mc_samples} MC sample(s), device {trainer.device}, run folder {out}")
+    trainer.fit()
+    return 0
+
+
+def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
+    """On --resume, only --epochs and --device may differ from the stored config."""
+    allowed = {"train.epochs", "train.device"}
+    changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
+    if changed:
+        flags = ", ".join("--" + k.split(".", 1)[1].replace("_", "-") for k in changed)
+        raise AdgmError(f"--resume keeps the run's settings; only --epochs and --device may be "
+                        f"given (got {flags})")
+    return args
+
+
+def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.checkpoint import LATEST, load_checkpoint
+    from adgm.train import Trainer, load_run_config
+
+    config = load_run_config(args.run_dir)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=args.device))
+    trainer = Trainer(config, args.run_dir)
+    state = load_checkpoint(args.run_dir / LATEST)
+    trainer.model.load_state_dict(state["model"])
+    samples = args.samples or config.train.eval_samples
+    trainer.config = dataclasses.replace(
+        config, train=dataclasses.replace(trainer.config.train, eval_samples=samples))
+    result = trainer.evaluate()
+    result.update(epoch=int(state["epoch"]), samples=samples)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Frozen configuration dataclasses; every default is the paper's (Maaløe et al. 2016, sec. 3).
+
+The CLI maps each field one to one onto a ``--kebab-case`` flag (see ``adgm.cli``), and a run
+folder stores the three of them as ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from adgm.errors import AdgmError
+
+MODEL_NAMES = ("adgm", "adgm-det", "m2")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split and batched."""
+
+    data_dir: str | None = None  # None: $ADGM_DATA_DIR, then the user cache (download there)
+    n_labels: int = 100  # labelled images, evenly across the classes
+    label_seed: int = 0  # seed of the labelled-subset draw (independent of training seed)
+    labelled_batch: int = 100  # first half of each batch: the labelled set
+    unlabelled_batch: int = 100  # second half: unlabelled images
+    n_validation: int = 0  # images held out of the unlabelled set for model selection
+    subset: int | None = None  # use only the first `subset` training images (tests, smoke runs)
+    test_subset: int | None = None  # use only the first `test_subset` test images
+
+    def validate(self) -> None:
+        _positive("n_labels", self.n_labels)
+        _positive("labelled_batch", self.labelled_batch)
+        _positive("unlabelled_batch", self.unlabelled_batch)
+        if self.n_validation < 0:
+            raise AdgmError(f"n_validation must be >= 0, got {self.n_validation}")
+        for name in ("subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture: the paper's MLPs of two 500-unit ReLU layers and 100-unit Gaussians."""
+
+    name: str = "adgm"  # one of MODEL_NAMES
+    hidden: tuple[int, ...] = (500, 500)
+    z_dim: int = 100
+    a_dim: int = 100
+    x_dim: int = 784
+    n_classes: int = 10
+
+    def validate(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise AdgmError(f"unknown model {self.name!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if not self.hidden or any(h <= 0 for h in self.hidden):
+            raise AdgmError(f"hidden layer sizes must be positive, got {self.hidden}")
+        for name in ("z_dim", "a_dim", "x_dim"):
+            _positive(name, getattr(self, name))
+        if self.n_classes < 2:
+            raise AdgmError(f"n_classes must be at least 2, got {self.n_classes}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and objective settings (paper sec. 3 and the authors' released code)."""
+
+    epochs: int = 1000
+    mc_samples: int = 1  # Monte Carlo samples of a (and z) per point: the paper uses 1 or 10
+    alpha: float | None = None  # classification weight; None: 0.01 * N (N = unlabelled images)
+    analytic_kl: bool = True  # closed-form Gaussian KL terms (the released code) or MC (eq. 7)
+    lr: float = 3e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    lr_decay: float = 0.75  # learning rate multiplied by this ...
+    lr_decay_every: int = 200  # ... every this many epochs
+    clip_grad_norm: float | None = 5.0  # released code: total-norm constraint 5 ...
+    clip_grad_value: float | None = 1.0  # ... then element-wise clipping to [-1, 1]
+    eval_samples: int = 100  # samples of a when predicting (paper: 100)
+    eval_every: int = 1  # test error every this many epochs
+    checkpoint_every: int = 10  # epochs between checkpoints (and one at the end)
+    max_steps_per_epoch: int | None = None  # cut epochs short (tests, smoke runs)
+    seed: int = 0
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        for name in ("epochs", "mc_samples", "eval_samples", "eval_every", "checkpoint_every"):
+            _positive(name, getattr(self, name))
+        if self.lr <= 0:
+            raise AdgmError(f"lr must be positive, got {self.lr}")
+        if self.alpha is not None and self.alpha < 0:
+            raise AdgmError(f"alpha must be >= 0, got {self.alpha}")
+        if self.max_steps_per_epoch is not None:
+            _positive("max_steps_per_epoch", self.max_steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs; stored as ``config.json`` in the run folder."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Rebuild from ``to_dict`` output, rejecting unknown fields with a clear message."""
+        try:
+            model = dict(raw.get("model", {}))
+            if "hidden" in model:
+                model["hidden"] = tuple(model["hidden"])
+            return cls(
+                data=DataConfig(**raw.get("data", {})),
+                model=ModelConfig(**model),
+                train=TrainConfig(**raw.get("train", {})),
+            )
+        except TypeError as exc:
+            raise AdgmError(f"config does not match this version of adgm: {exc}") from None
+
+
+def _positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise AdgmError(f"{name} must be positive, got {value}")

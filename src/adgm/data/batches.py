@@ -1,0 +1,145 @@
+"""Tensors for training and evaluation, and the paper's batches of labelled + unlabelled images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from adgm.config import DataConfig
+from adgm.data.mnist import Dataset, load_mnist
+from adgm.data.split import balanced_label_indices
+from adgm.errors import AdgmError
+
+EVAL_BINARISATION_SEED = 20160217  # fixed: every run is evaluated on the same binary test images
+
+
+@dataclass(frozen=True)
+class SemiSupervisedData:
+    """Everything a run needs, as tensors on one device.
+
+    x_labelled (N_l, D) and x_unlabelled (N_u, D) hold grey levels in [0, 1]: they are binarised
+    afresh as batches are drawn. x_test and x_valid are binarised once, with a fixed seed.
+    """
+
+    x_labelled: torch.Tensor
+    y_labelled: torch.Tensor
+    x_unlabelled: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    x_valid: torch.Tensor | None
+    y_valid: torch.Tensor | None
+    n_classes: int
+
+    @property
+    def x_dim(self) -> int:
+        return self.x_unlabelled.shape[1]
+
+
+def binarise_fixed(images: np.ndarray, seed: int = EVAL_BINARISATION_SEED) -> np.ndarray:
+    """One Bernoulli draw per pixel with a fixed seed: the binary images used for evaluation."""
+    rng = np.random.default_rng(seed)
+    return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
+
+
+def split_semi_supervised(
+    train: Dataset, test: Dataset, config: DataConfig, *, n_classes: int, device: str = "cpu"
+) -> SemiSupervisedData:
+    """The paper's split: labelled subset drawn from all training images, which all stay unlabelled.
+
+    With n_validation > 0, that many images (drawn with label_seed) are held out of the
+    unlabelled set as a validation set before the labelled subset is drawn.
+    """
+    config.validate()
+    if config.subset is not None:
+        train = Dataset(train.images[: config.subset], train.labels[: config.subset])
+    if config.test_subset is not None:
+        test = Dataset(test.images[: config.test_subset], test.labels[: config.test_subset])
+    train, valid = _hold_out(train, config.n_validation, config.label_seed)
+    labelled = balanced_label_indices(train.labels, config.n_labels, n_classes, config.label_seed)
+    if config.unlabelled_batch > len(train):
+        raise AdgmError(
+            f"unlabelled_batch={config.unlabelled_batch} exceeds the {len(train)} training images"
+        )
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+    return SemiSupervisedData(
+        x_labelled=tensor(train.images[labelled]),
+        y_labelled=tensor(train.labels[labelled]),
+        x_unlabelled=tensor(train.images),
+        x_test=tensor(binarise_fixed(test.images)),
+        y_test=tensor(test.labels),
+        x_valid=None if valid is None else tensor(binarise_fixed(valid.images)),
+        y_valid=None if valid is None else tensor(valid.labels),
+        n_classes=n_classes,
+    )
+
+
+def _hold_out(train: Dataset, n_validation: int, seed: int) -> tuple[Dataset, Dataset | None]:
+    if n_validation == 0:
+        return train, None
+    if n_validation >= len(train):
+        raise AdgmError(f"n_validation={n_validation} leaves no training images")
+    order = np.random.default_rng(seed + 1).permutation(len(train))
+    keep, held = np.sort(order[n_validation:]), np.sort(order[:n_validation])
+    return (
+        Dataset(train.images[keep], train.labels[keep]),
+        Dataset(train.images[held], train.labels[held]),
+    )
+
+
+def load_mnist_semi_supervised(config: DataConfig, *, device: str = "cpu") -> SemiSupervisedData:
+    """MNIST as in the paper: 60,000 training images, 10,000 test, n_labels labelled."""
+    train, test = load_mnist(config.data_dir)
+    return split_semi_supervised(train, test, config, n_classes=10, device=device)
+
+
+def steps_per_epoch(data: SemiSupervisedData, unlabelled_batch: int) -> int:
+    """One epoch is one pass over the unlabelled set: N_u // unlabelled_batch steps."""
+    return len(data.x_unlabelled) // unlabelled_batch
+
+
+def epoch_batches(
+    data: SemiSupervisedData,
+    generator: torch.Generator,
+    *,
+    labelled_batch: int,
+    unlabelled_batch: int,
+    max_steps: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield (x_labelled (B_l, D), y_labelled (B_l,), x_unlabelled (B_u, D)) binary batches.
+
+    The unlabelled set is shuffled once per epoch and each image is binarised by a fresh
+    Bernoulli draw when its batch is made (so once per epoch). The labelled half is the whole
+    labelled set when labelled_batch equals its size (the paper: 100 of 100), otherwise a random
+    subset per step; it is binarised afresh at every step, as in the authors' released code.
+    All randomness comes from `generator`, so a seeded generator gives the same batches.
+    """
+    n_labelled = len(data.y_labelled)
+    if labelled_batch > n_labelled:
+        raise AdgmError(f"labelled_batch={labelled_batch} exceeds the {n_labelled} labels")
+    device = data.x_unlabelled.device
+    order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
+    n_steps = steps_per_epoch(data, unlabelled_batch)
+    if max_steps is not None:
+        n_steps = min(n_steps, max_steps)
+    for step in range(n_steps):
+        rows = order[step * unlabelled_batch : (step + 1) * unlabelled_batch]
+        if labelled_batch == n_labelled:
+            labelled_rows = torch.arange(n_labelled, device=device)
+        else:
+            labelled_rows = torch.randperm(n_labelled, generator=generator)[:labelled_batch]
+            labelled_rows = labelled_rows.to(device)
+        x_l = _bernoulli(data.x_labelled[labelled_rows], generator)
+        x_u = _bernoulli(data.x_unlabelled[rows], generator)
+        yield x_l, data.y_labelled[labelled_rows], x_u
+
+
+def _bernoulli(probabilities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Binary images: pixel = 1 with probability equal to its grey level."""
+    uniform = torch.rand(probabilities.shape, generator=generator).to(probabilities.device)
+    return (uniform < probabilities).to(probabilities.dtype)

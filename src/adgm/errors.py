@@ -1,0 +1,9 @@
+"""The one exception type the user sees for bad input or a broken environment."""
+
+
+class AdgmError(Exception):
+    """A problem with the user's input, files or settings, stated in one line.
+
+    The CLI prints ``adgm: error: <message>`` and exits with status 2; Python callers can
+    catch it. Anything else escaping the library is a bug in adgm.
+    """

@@ -1,0 +1,69 @@
+"""The Auxiliary Deep Generative Model (Maaløe et al. 2016, eqs. 5-6) and its deterministic ablation.
+
+Generative model: p(a) p(y) p(z) p(x|y,z), p(a) = N(0, I).
+Inference model: q(a|x) q(z|y,x), classifier q(y|a,x):
+    q(a|x)   = N(a | mu(x), diag sigma^2(x))
+    q(z|y,x) = N(z | mu(y,x), diag sigma^2(y,x))      (see GenerativeClassifier)
+    q(y|a,x) = Cat(y | pi(a, x))
+"""
+
+from __future__ import annotations
+
+import torch
+
+from adgm.config import ModelConfig
+from adgm.models.base import Auxiliary, GenerativeClassifier
+from adgm.nn import GaussianLayer, MultiInputMLP, glorot_linear
+
+
+class ADGM(GenerativeClassifier):
+    """ADGM with a stochastic auxiliary variable a ~ q(a|x)."""
+
+    stochastic_auxiliary = True
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.a_encoder = MultiInputMLP((config.x_dim,), config.hidden)
+        self.a_head = GaussianLayer(config.hidden[-1], config.a_dim)
+        # q(y|a,x): first layer W_x x + W_a a + b, so W_x x is computed once for all samples of a.
+        self.classifier = MultiInputMLP((config.x_dim, config.a_dim), config.hidden)
+        self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
+
+    def q_a(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameters (mu, logvar) of q(a|x); x (B, D) -> each (B, A)."""
+        return self.a_head(self.a_encoder(x))
+
+    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
+        """a_i ~ q(a|x), i = 1..S, by reparameterisation: value (S, B, A)."""
+        mu, logvar = self.q_a(x)
+        return Auxiliary(GaussianLayer.sample(mu, logvar, n_samples), mu, logvar)
+
+    def q_y_logits(self, x: torch.Tensor, aux: Auxiliary) -> torch.Tensor:
+        """Logits of q(y|a,x); x (B, D), aux.value (S, B, A) -> (S, B, K)."""
+        x_part = self.classifier.first_layer_part(0, x)  # (B, H), once for all samples
+        pre = x_part + self.classifier.first_layer_part(1, aux.value)  # (S, B, H)
+        return self.classifier_out(self.classifier.from_pre_activation(pre))
+
+
+class DeterministicAuxADGM(ADGM):
+    """The ablation of Fig. 2a: a = mu(x) is a deterministic function of x.
+
+    a carries no KL term (it is not a latent variable any more), so the bound is M2's, and
+    q(y|a,x) = q(y|mu(x), x) is a deterministic classifier of x.
+    """
+
+    stochastic_auxiliary = False
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        del self.a_head  # no variance: a is the output of a plain linear layer
+        self.a_mean = glorot_linear(config.hidden[-1], config.a_dim)
+
+    def q_a(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """a = mu(x), (B, A); there is no variance."""
+        return self.a_mean(self.a_encoder(x)), None
+
+    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
+        """a = mu(x), value (1, B, A); n_samples is ignored."""
+        mu, _ = self.q_a(x)
+        return Auxiliary(mu.unsqueeze(0))

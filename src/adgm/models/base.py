@@ -1,0 +1,96 @@
+"""What M2 and the ADGM share: the generative model p(x|y,z) and the encoder q(z|y,x).
+
+Shapes: B points, D pixels, K classes, Z latent units, S Monte Carlo samples.
+Labels enter the networks one-hot. When no label is given, the encoder and decoder enumerate all
+K labels at once (eq. 11), reusing the label-free part of the first layer for every label.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adgm.config import ModelConfig
+from adgm.nn import GaussianLayer, MultiInputMLP, glorot_linear
+
+
+class Auxiliary(NamedTuple):
+    """The auxiliary variable a of one forward pass (None everywhere for M2).
+
+    value: a itself, (S, B, A) when stochastic, (1, B, A) when deterministic.
+    mu, logvar: parameters of q(a|x), (B, A); None unless a is stochastic.
+    """
+
+    value: torch.Tensor | None
+    mu: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
+
+
+class GenerativeClassifier(nn.Module):
+    """p(y) p(z) p(x|y,z) with p(z) = N(0, I), p(y) uniform, p(x|y,z) Bernoulli, and q(z|y,x).
+
+    Subclasses add the classifier q(y|...) and, for the ADGM, the auxiliary q(a|x).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        hidden = config.hidden
+        # q(z|y,x) = N(mu(y,x), diag sigma^2(y,x)): first layer W_x x + W_y y + b.
+        self.z_encoder = MultiInputMLP((config.x_dim, config.n_classes), hidden)
+        self.z_head = GaussianLayer(hidden[-1], config.z_dim)
+        # p(x|z,y) = Bernoulli(sigmoid(f(z, y))): first layer W_z z + W_y y + b.
+        self.decoder = MultiInputMLP((config.z_dim, config.n_classes), hidden)
+        self.decoder_out = glorot_linear(hidden[-1], config.x_dim)
+
+    @property
+    def n_classes(self) -> int:
+        return self.config.n_classes
+
+    def q_z(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """Parameters (mu, logvar) of q(z|y,x).
+
+        Args:
+            x: (B, D) images.
+            y: (B,) integer labels, or None to enumerate all K labels.
+        Returns:
+            mu, logvar of shape (B, Z) for given labels, (B, K, Z) for all labels.
+        """
+        x_part = self.z_encoder.first_layer_part(0, x)  # (B, H), includes the bias
+        label_maps = self.z_encoder.input_maps[1].weight.t()  # (K, H): W_y applied to one-hots
+        if y is None:
+            pre = x_part.unsqueeze(1) + label_maps  # (B, K, H)
+        else:
+            pre = x_part + label_maps[y]  # (B, H)
+        return self.z_head(self.z_encoder.from_pre_activation(pre))
+
+    def p_x_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of p(x|z,y); the Bernoulli means are their sigmoid.
+
+        Args:
+            z: (..., B, Z) with y given as (B,) labels, or (..., B, K, Z) with y None
+               (label k of the K axis).
+        Returns:
+            logits of shape z.shape[:-1] + (D,).
+        """
+        label_maps = self.decoder.input_maps[1].weight.t()  # (K, H)
+        pre = self.decoder.first_layer_part(0, z)  # (..., H), includes the bias
+        pre = pre + (label_maps if y is None else label_maps[y])
+        return self.decoder_out(self.decoder.from_pre_activation(pre))
+
+    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
+        """Draw the auxiliary variable for x; see subclasses."""
+        raise NotImplementedError
+
+    def q_y_logits(self, x: torch.Tensor, aux: Auxiliary) -> torch.Tensor:
+        """Logits of the classifier, (S, B, K) (S = 1 when it does not depend on samples)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor, n_samples: int = 100) -> torch.Tensor:
+        """E_q(a|x)[q(y|a,x)] estimated with n_samples draws of a (q(y|x) for M2); (B, K)."""
+        aux = self.sample_auxiliary(x, n_samples)
+        return F.softmax(self.q_y_logits(x, aux), dim=-1).mean(0)

@@ -1,0 +1,236 @@
+"""The training loop: model-agnostic, with run folder, metrics, checkpoints and exact resume.
+
+A run folder holds ``config.json``, ``command.txt``, ``metrics.jsonl`` (one JSON object per epoch)
+and ``checkpoint-latest.pt``. The learning rate is a function of the epoch,
+lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from adgm.checkpoint import LATEST, atomic_write_text, load_checkpoint, save_checkpoint
+from adgm.config import RunConfig
+from adgm.data import SemiSupervisedData, epoch_batches, load_mnist_semi_supervised, steps_per_epoch
+from adgm.errors import AdgmError
+from adgm.evaluate import error_rate
+from adgm.models import build_model
+from adgm.models.base import GenerativeClassifier
+from adgm.objectives import default_alpha, objective
+
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+
+
+def learning_rate(config: RunConfig, epoch: int) -> float:
+    """lr at (0-based) epoch: annealed by lr_decay every lr_decay_every epochs."""
+    train = config.train
+    return train.lr * train.lr_decay ** (epoch // train.lr_decay_every)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """torch.device for 'cpu', 'cuda' or 'cuda:N', with a clear error when it is not there."""
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise AdgmError(f"unknown device {requested!r}; use 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+class Trainer:
+    """Trains one model on one data set, writing everything into `run_dir`."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, data: SemiSupervisedData | None = None):
+        config.validate()
+        self.device = resolve_device(config.train.device)
+        self.data = data or load_mnist_semi_supervised(config.data, device=str(self.device))
+        model_config = replace(config.model, x_dim=self.data.x_dim, n_classes=self.data.n_classes)
+        self.config = replace(config, model=model_config)
+        self.run_dir = Path(run_dir)
+        torch.manual_seed(config.train.seed)
+        self.model: GenerativeClassifier = build_model(model_config).to(self.device)
+        train = config.train
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2)
+        )
+        self.batch_generator = torch.Generator().manual_seed(train.seed)
+        self.alpha = train.alpha if train.alpha is not None else default_alpha(
+            len(self.data.x_unlabelled)
+        )
+        self.epoch = 0  # epochs completed
+
+    # ----- run folder -------------------------------------------------------------------------
+    def start(self, command: str = "") -> None:
+        """Create a fresh run folder; refuse to overwrite a run that has metrics already."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if (self.run_dir / METRICS).exists() or (self.run_dir / LATEST).exists():
+            raise AdgmError(f"{self.run_dir} already holds a run; use --resume or another --out")
+        atomic_write_text(self.run_dir / CONFIG, json.dumps(self.config.to_dict(), indent=2))
+        atomic_write_text(self.run_dir / "command.txt", command + "\n")
+
+    def resume(self) -> None:
+        """Restore model, optimiser, epoch and RNG states from the latest checkpoint."""
+        state = load_checkpoint(self.run_dir / LATEST)
+        if _resumable_fields(state.get("config", {})) != _resumable_fields(self.config.to_dict()):
+            raise AdgmError(
+                f"checkpoint in {self.run_dir} was made with another configuration; "
+                "resume with the run's own settings (only --epochs may change)"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.batch_generator.set_state(state["rng"]["batches"])
+        self.epoch = int(state["epoch"])
+        _truncate_metrics(self.run_dir / METRICS, self.epoch)
+
+    def save(self) -> None:
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "alpha": self.alpha,
+            "rng": {"torch": torch.get_rng_state(), "batches": self.batch_generator.get_state()},
+        }
+        save_checkpoint(state, self.run_dir / LATEST)
+
+    # ----- training ---------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the unlabelled set; returns the epoch's mean loss terms and timing."""
+        train = self.config.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.epoch)
+        self.model.train()
+        n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
+        if train.max_steps_per_epoch is not None:
+            n_steps = min(n_steps, train.max_steps_per_epoch)
+        totals = torch.zeros(4)
+        start = time.perf_counter()
+        batches = epoch_batches(
+            self.data,
+            self.batch_generator,
+            labelled_batch=self.config.data.labelled_batch,
+            unlabelled_batch=self.config.data.unlabelled_batch,
+            max_steps=n_steps,
+        )
+        bar = tqdm(batches, total=n_steps, desc=f"epoch {self.epoch + 1}", leave=False,
+                   disable=None, file=sys.stderr)
+        for x_l, y_l, x_u in bar:
+            totals += torch.stack([t.detach().float().cpu() for t in self.step(x_l, y_l, x_u)])
+        seconds = time.perf_counter() - start
+        loss, labelled, classification, unlabelled = (totals / n_steps).tolist()
+        if not all(math.isfinite(v) for v in (loss, labelled, classification, unlabelled)):
+            raise AdgmError(
+                f"training diverged in epoch {self.epoch + 1}: the loss is not finite "
+                f"(last good checkpoint: {self.run_dir / LATEST})"
+            )
+        self.epoch += 1
+        return {"epoch": self.epoch, "J": loss, "L": labelled, "clf": classification,
+                "U": unlabelled, "lr": learning_rate(self.config, self.epoch - 1),
+                "seconds": seconds, "steps_per_s": n_steps / seconds}
+
+    def step(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor):
+        """One Adam step on the loss of `adgm.objectives.objective`; returns its terms."""
+        train = self.config.train
+        terms = objective(self.model, x_l, y_l, x_u, alpha=self.alpha,
+                          n_samples=train.mc_samples, analytic_kl=train.analytic_kl)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        if train.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_grad_norm)
+        if train.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_grad_value)
+        self.optimizer.step()
+        return terms
+
+    def evaluate(self) -> dict[str, float]:
+        """Test (and validation) error with eval_samples draws of a."""
+        samples = self.config.train.eval_samples
+        start = time.perf_counter()
+        result = {"test_error": error_rate(self.model, self.data.x_test, self.data.y_test,
+                                           n_samples=samples)}
+        if self.data.x_valid is not None:
+            result["valid_error"] = error_rate(self.model, self.data.x_valid, self.data.y_valid,
+                                               n_samples=samples)
+        result["eval_seconds"] = time.perf_counter() - start
+        return result
+
+    def fit(self, *, log=print) -> list[dict[str, float]]:
+        """Train until config.train.epochs epochs are done; returns this call's metrics rows."""
+        train = self.config.train
+        rows = []
+        while self.epoch < train.epochs:
+            row = self.train_epoch()
+            if self.epoch % train.eval_every == 0 or self.epoch == train.epochs:
+                row.update(self.evaluate())
+            _append_metrics(self.run_dir / METRICS, row)
+            if self.epoch % train.checkpoint_every == 0 or self.epoch == train.epochs:
+                self.save()
+            log(format_row(row, train.epochs))
+            rows.append(row)
+        return rows
+
+
+def format_row(row: dict[str, float], epochs: int) -> str:
+    """One human-readable line per epoch."""
+    text = (f"epoch {row['epoch']}/{epochs}  J={row['J']:.2f}  L={row['L']:.2f}  "
+            f"clf={row['clf']:.4f}  U={row['U']:.2f}  {row['seconds']:.1f}s "
+            f"({row['steps_per_s']:.1f} steps/s)")
+    if "test_error" in row:
+        text += f"  test error {100 * row['test_error']:.2f}%"
+    if "valid_error" in row:
+        text += f"  valid error {100 * row['valid_error']:.2f}%"
+    return text
+
+
+def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without the fields a resumed run may change (epochs, device)."""
+    train = {k: v for k, v in config.get("train", {}).items() if k not in ("epochs", "device")}
+    model = dict(config.get("model", {}))
+    model["hidden"] = list(model.get("hidden", ()))
+    return {"data": config.get("data"), "model": model, "train": train}
+
+
+def _append_metrics(path: Path, row: dict[str, float]) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop metrics rows of epochs after the checkpoint (they will be trained again)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["epoch"] <= epochs_done]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """The metrics rows of a run folder, in epoch order."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The RunConfig stored in a run folder, with a clear error if it is not one."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise AdgmError(f"{run_dir} is not a run folder (no {CONFIG})")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise AdgmError(f"{path} is not valid JSON: {exc}") from None
+    return RunConfig.from_dict(raw)

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny models (seeded) and the MNIST folder from $ADGM_DATA_DIR."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from adgm.config import ModelConfig
+from adgm.models import build_model
+
+TINY = dict(hidden=(16, 12), z_dim=3, a_dim=4, x_dim=12, n_classes=3)
+MODEL_NAMES = ("adgm", "adgm-det", "m2")
+
+
+def tiny_model(name: str = "adgm", seed: int = 0, **overrides):
+    """A small model in float64 (for tight numerical comparisons)."""
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(name=name, **{**TINY, **overrides})).double()
+
+
+def binary_batch(batch: int, x_dim: int = TINY["x_dim"], seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((batch, x_dim), 0.4, dtype=torch.float64), generator=generator)
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The verified MNIST folder; the test is skipped when $ADGM_DATA_DIR is not set."""
+    folder = os.environ.get("ADGM_DATA_DIR")
+    if not folder:
+        pytest.skip("ADGM_DATA_DIR is not set (CI sets it to ../shared/data/mnist)")
+    return Path(folder)

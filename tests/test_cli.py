@@ -1,0 +1,84 @@
+"""The command line, end to end: a tiny run on real MNIST that learns, resume, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from adgm.cli import main
+
+SMALL = ["--subset", "6000", "--test-subset", "1000", "--hidden", "64", "64", "--z-dim", "16",
+         "--a-dim", "16", "--eval-samples", "10"]
+
+
+def adgm(*args, env_overrides=None):
+    env = {**os.environ, **(env_overrides or {})}
+    return subprocess.run([sys.executable, "-m", "adgm.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+def test_tiny_mnist_run_learns_and_resumes(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    first = adgm("train", *SMALL, "--epochs", "2", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    second = adgm("train", "--resume", "--epochs", "4", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stdout and "after epoch 2" in second.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    # 240 steps (60 a epoch) with 100 labels: far better than chance (90%).
+    assert rows[-1]["test_error"] < 0.6, rows
+    evaluated = adgm("evaluate", str(out), "--samples", "5")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    assert result["epoch"] == 4 and 0 <= result["test_error"] < 0.6
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adgm: error: "), result.stderr
+    return lines[0]
+
+
+def test_missing_data_folder_is_one_line(tmp_path):
+    result = adgm("train", "--out", str(tmp_path / "r"),
+                  env_overrides={"ADGM_DATA_DIR": str(tmp_path / "missing")})
+    assert "does not exist" in one_line_error(result)
+
+
+def test_wrong_md5_is_one_line(mnist_dir, tmp_path):
+    data = tmp_path / "mnist"
+    shutil.copytree(mnist_dir, data)
+    with open(data / "train-labels-idx1-ubyte.gz", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff\xff")
+    result = adgm("train", "--out", str(tmp_path / "r"), "--data-dir", str(data))
+    assert "md5" in one_line_error(result)
+
+
+def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys):
+    assert main(["train", "--n-labels", "15", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "adgm: error: n_labels=15 is not a multiple of the number of classes (10)"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--epochs", "0"], "epochs must be positive"),
+        (["train", "--device", "cuda:0"], "CUDA"),
+        (["evaluate", "/nonexistent/run"], "not a run folder"),
+        (["train", "--resume"], "--resume needs --out"),
+    ],
+)
+def test_bad_settings_are_one_line(args, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ADGM_DATA_DIR", str(tmp_path))  # never reached, or reported clearly
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("adgm: error: ") and message in err and err.count("\n") == 1

@@ -1,0 +1,149 @@
+"""IDX reading, md5 checks, the label split, binarisation and batching."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from adgm.config import DataConfig
+from adgm.data import (
+    Dataset,
+    balanced_label_indices,
+    binarise_fixed,
+    epoch_batches,
+    load_mnist,
+    resolve_data_dir,
+    split_semi_supervised,
+)
+from adgm.data.idx import IMAGE_MAGIC, LABEL_MAGIC, parse_idx, read_idx_gz
+from adgm.errors import AdgmError
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def test_idx_round_trip(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(idx_bytes(images, IMAGE_MAGIC)))
+    np.testing.assert_array_equal(read_idx_gz(path, magic=IMAGE_MAGIC), images)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (idx_bytes(np.zeros(3), LABEL_MAGIC), "wrong IDX magic number"),
+        (idx_bytes(np.zeros((2, 2, 2)), IMAGE_MAGIC)[:-1], "payload has 7 bytes"),
+        (IMAGE_MAGIC.to_bytes(4, "big") + b"\x00\x00", "truncated IDX header"),
+        (b"\x00", "not an IDX file"),
+    ],
+)
+def test_bad_idx_bytes_give_clear_errors(raw, message):
+    with pytest.raises(AdgmError, match=message):
+        parse_idx(raw, magic=IMAGE_MAGIC, name="f")
+
+
+def test_corrupt_gzip_gives_clear_error(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((2, 2, 2)), IMAGE_MAGIC))[:-6])
+    with pytest.raises(AdgmError, match="cannot decompress"):
+        read_idx_gz(path, magic=IMAGE_MAGIC)
+
+
+def test_missing_data_folder_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADGM_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(AdgmError, match="does not exist"):
+        resolve_data_dir(None)
+
+
+def test_wrong_md5_is_reported(mnist_dir, tmp_path):
+    for path in mnist_dir.glob("*.gz"):
+        shutil.copy(path, tmp_path / path.name)
+    with open(tmp_path / "t10k-labels-idx1-ubyte.gz", "ab") as handle:
+        handle.write(b"junk")
+    with pytest.raises(AdgmError, match="t10k-labels-idx1-ubyte.gz has md5 .* expected"):
+        resolve_data_dir(str(tmp_path))
+
+
+def test_mnist_loads_with_paper_sizes(mnist_dir):
+    train, test = load_mnist(str(mnist_dir))
+    assert train.images.shape == (60_000, 784) and test.images.shape == (10_000, 784)
+    assert train.images.dtype == np.float32 and 0.0 <= train.images.min() < train.images.max() <= 1
+    assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
+                                                 974, 1009]
+
+
+def test_label_split_is_balanced_seeded_and_reproducible():
+    labels = np.random.default_rng(0).integers(0, 10, size=5_000)
+    first = balanced_label_indices(labels, 100, 10, seed=3)
+    assert np.bincount(labels[first], minlength=10).tolist() == [10] * 10
+    assert len(set(first.tolist())) == 100
+    np.testing.assert_array_equal(first, balanced_label_indices(labels, 100, 10, seed=3))
+    assert set(first.tolist()) != set(balanced_label_indices(labels, 100, 10, seed=4).tolist())
+
+
+def test_label_split_rejects_bad_counts():
+    labels = np.repeat(np.arange(10), 5)
+    with pytest.raises(AdgmError, match="not a multiple of the number of classes"):
+        balanced_label_indices(labels, 15, 10, seed=0)
+    with pytest.raises(AdgmError, match="class 0 has 5 points, fewer than the 6"):
+        balanced_label_indices(labels, 60, 10, seed=0)
+
+
+def synthetic_split(n_unlabelled=40, n_labels=6, grey=0.5, **config):
+    rng = np.random.default_rng(0)
+    images = np.full((n_unlabelled, 30), grey, dtype=np.float32)
+    labels = np.arange(n_unlabelled) % 3
+    test = Dataset(rng.random((9, 30), dtype=np.float32), rng.integers(0, 3, 9))
+    data_config = DataConfig(n_labels=n_labels, labelled_batch=n_labels, unlabelled_batch=10,
+                             **config)
+    return split_semi_supervised(Dataset(images, labels), test, data_config, n_classes=3)
+
+
+def one_epoch(data, seed_or_generator, labelled_batch=6):
+    generator = seed_or_generator
+    if isinstance(seed_or_generator, int):
+        generator = torch.Generator().manual_seed(seed_or_generator)
+    return list(epoch_batches(data, generator, labelled_batch=labelled_batch, unlabelled_batch=10))
+
+
+def test_batches_have_paper_layout_and_are_binary():
+    data = synthetic_split()
+    batches = one_epoch(data, 0)
+    assert len(batches) == 4  # one pass over 40 unlabelled images in batches of 10
+    for x_l, y_l, x_u in batches:
+        assert x_l.shape == (6, 30) and y_l.shape == (6,) and x_u.shape == (10, 30)
+        assert set(torch.unique(torch.cat([x_l, x_u])).tolist()) <= {0.0, 1.0}
+        assert torch.equal(y_l, data.y_labelled)  # the whole labelled set in every batch
+
+
+def test_binarisation_changes_per_epoch_and_is_seeded():
+    data = synthetic_split()
+    generator = torch.Generator().manual_seed(0)
+    first, second = one_epoch(data, generator), one_epoch(data, generator)
+    for (l1, _, u1), (l2, _, u2) in zip(first, second):
+        assert not torch.equal(u1, u2) and not torch.equal(l1, l2)
+    again = one_epoch(data, 0)
+    for (l1, _, u1), (l2, _, u2) in zip(first, again):
+        assert torch.equal(u1, u2) and torch.equal(l1, l2)
+    ink = torch.cat([u for _, _, u in first + second]).mean().item()
+    assert abs(ink - 0.5) < 0.02  # Bernoulli(grey level)
+
+
+def test_evaluation_binarisation_is_fixed():
+    images = np.random.default_rng(1).random((20, 30), dtype=np.float32)
+    np.testing.assert_array_equal(binarise_fixed(images), binarise_fixed(images))
+    assert set(np.unique(binarise_fixed(images)).tolist()) == {0.0, 1.0}
+
+
+def test_validation_hold_out_and_subset():
+    data = synthetic_split(n_unlabelled=40, n_validation=10)
+    assert data.x_unlabelled.shape[0] == 30 and data.x_valid.shape == (10, 30)
+    with pytest.raises(AdgmError, match="unlabelled_batch=10 exceeds the 8 training images"):
+        synthetic_split(n_unlabelled=40, subset=8, n_labels=3)

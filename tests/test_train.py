@@ -1,0 +1,126 @@
+"""The training loop on synthetic data: schedule, exact resume, checkpoints and run folders."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from adgm.checkpoint import LATEST, load_checkpoint
+from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from adgm.data import Dataset, split_semi_supervised
+from adgm.errors import AdgmError
+from adgm.train import Trainer, learning_rate, read_metrics
+
+
+def blobs(n: int, seed: int) -> Dataset:
+    """Three classes of 20-pixel 'images': noisy grey-level prototypes."""
+    rng = np.random.default_rng(seed)
+    prototypes = np.random.default_rng(99).random((3, 20), dtype=np.float32)
+    labels = rng.integers(0, 3, size=n)
+    noise = 0.1 * rng.standard_normal((n, 20)).astype(np.float32)
+    return Dataset(np.clip(prototypes[labels] + noise, 0, 1), labels)
+
+
+def tiny_run(**train_changes) -> tuple[RunConfig, object]:
+    data_config = DataConfig(n_labels=6, labelled_batch=6, unlabelled_batch=20)
+    config = RunConfig(
+        data=data_config,
+        model=ModelConfig(hidden=(16,), z_dim=2, a_dim=2, x_dim=20, n_classes=3),
+        train=TrainConfig(**{"epochs": 4, "eval_samples": 5, "checkpoint_every": 1, **train_changes}),
+    )
+    data = split_semi_supervised(blobs(200, 0), blobs(60, 1), data_config, n_classes=3)
+    return config, data
+
+
+def test_learning_rate_schedule_is_the_papers():
+    config = RunConfig()
+    assert learning_rate(config, 0) == pytest.approx(3e-4)
+    assert learning_rate(config, 199) == pytest.approx(3e-4)
+    assert learning_rate(config, 200) == pytest.approx(3e-4 * 0.75)
+    assert learning_rate(config, 650) == pytest.approx(3e-4 * 0.75**3)
+
+
+def test_resume_gives_bitwise_the_same_metrics_as_an_uninterrupted_run(tmp_path):
+    config, data = tiny_run()
+    straight = Trainer(config, tmp_path / "straight", data)
+    straight.start()
+    straight.fit(log=lambda _: None)
+
+    half = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
+    first = Trainer(half, tmp_path / "resumed", data)
+    first.start()
+    first.fit(log=lambda _: None)
+    second = Trainer(config, tmp_path / "resumed", data)
+    second.resume()
+    assert second.epoch == 2
+    second.fit(log=lambda _: None)
+
+    def comparable(rows):
+        return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
+                for row in rows]
+
+    assert comparable(read_metrics(tmp_path / "resumed")) == comparable(
+        read_metrics(tmp_path / "straight"))
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+
+
+def test_checkpoint_is_self_describing_and_leaves_no_temp_files(tmp_path):
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start("adgm train ...")
+    trainer.fit(log=lambda _: None)
+    state = load_checkpoint(tmp_path / LATEST)
+    assert state["epoch"] == 1 and set(state) >= {"model", "optimizer", "config", "rng"}
+    assert RunConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == \
+        trainer.config
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        LATEST, "command.txt", "config.json", "metrics.jsonl"]
+
+
+def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    with pytest.raises(AdgmError, match="already holds a run"):
+        Trainer(config, tmp_path, data).start()
+
+
+def test_resume_rejects_another_configuration(tmp_path):
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=1e-3))
+    with pytest.raises(AdgmError, match="another configuration"):
+        Trainer(other, tmp_path, data).resume()
+
+
+def test_corrupt_checkpoint_gives_clear_error(tmp_path):
+    (tmp_path / LATEST).write_bytes(b"not a checkpoint")
+    with pytest.raises(AdgmError, match="unreadable"):
+        load_checkpoint(tmp_path / LATEST)
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path):
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(AdgmError, match="diverged in epoch 1"):
+        trainer.fit(log=lambda _: None)
+
+
+def test_training_on_blobs_beats_chance(tmp_path):
+    config, data = tiny_run(epochs=15, seed=1, lr=1e-2)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    rows = trainer.fit(log=lambda _: None)
+    assert rows[-1]["test_error"] < 0.2  # chance is 2/3
+    assert rows[-1]["U"] < rows[0]["U"]  # the bound improves

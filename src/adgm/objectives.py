@@ -71,10 +71,10 @@ def prior_log_ratio(
     return log_standard_normal(sample) - log_normal_diag(sample, mu, logvar)
 
 
-def auxiliary_log_ratio(aux: Auxiliary, batch: int, *, analytic: bool) -> torch.Tensor:
+def auxiliary_log_ratio(aux: Auxiliary, x: torch.Tensor, *, analytic: bool) -> torch.Tensor:
     """log p(a) - log q(a|x) for a stochastic auxiliary, shape (S or 1, B); zeros otherwise."""
     if aux.mu is None:
-        return torch.zeros(1, batch)
+        return x.new_zeros(1, x.shape[0])
     return prior_log_ratio(aux.value, aux.mu, aux.logvar, analytic=analytic)
 
 
@@ -95,7 +95,7 @@ def labelled_bound(
     """
     batch = x.shape[0]
     aux = model.sample_auxiliary(x, n_samples)
-    a_term = auxiliary_log_ratio(aux, batch, analytic=analytic_kl)  # (S|1, B)
+    a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     mu_z, logvar_z = model.q_z(x, y)  # (B, Z)
     z = GaussianLayer.sample(mu_z, logvar_z, n_samples)  # (S, B, Z)
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B)
@@ -116,9 +116,8 @@ def unlabelled_bound(
     analytic_kl: bool = True,
 ) -> torch.Tensor:
     """U(x) (eq. 8), with y summed out exactly as in eq. 11; x (B, D) -> (B,)."""
-    batch = x.shape[0]
     aux = model.sample_auxiliary(x, n_samples)
-    a_term = auxiliary_log_ratio(aux, batch, analytic=analytic_kl)  # (S|1, B)
+    a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
     mu_z, logvar_z = model.q_z(x)  # (B, K, Z): all labels
     z = GaussianLayer.sample(mu_z, logvar_z, n_samples)  # (S, B, K, Z)

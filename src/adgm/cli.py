@@ -73,12 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adgm", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model (defaults: the paper's setup)")
-    for section, cls in SECTIONS.items():
-        group = train.add_argument_group(f"{section} settings")
-        for field in dataclasses.fields(cls):
-            if field.name in ("x_dim", "n_classes"):
-                continue
-            _add_field_flag(group, section, field)
+    add_config_flags(train)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its latest checkpoint")
@@ -90,7 +85,46 @@ def build_parser() -> argparse.ArgumentParser:
                           help="samples of a (default: the run's eval_samples)")
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
+
+    sample = commands.add_parser("sample", help="Figure 2b: samples of p(x|z,y) per class")
+    sample.add_argument("run_dir", type=Path)
+    sample.add_argument("--per-class", type=int, default=10, help="images per class (columns)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of z ~ N(0, I)")
+    sample.set_defaults(handler=run_sample)
+
+    plot = commands.add_parser("plot", help="figures of trained runs")
+    plots = plot.add_subparsers(dest="figure", required=True)
+    curves = plots.add_parser("curves", help="Figure 2a: test error per epoch of several runs")
+    curves.add_argument("run_dirs", type=Path, nargs="+")
+    curves.add_argument("--out", type=Path, default=None,
+                        help="PNG path (default: curves.png in the first run folder)")
+    curves.set_defaults(handler=run_plot_curves)
+    units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")
+    units.add_argument("run_dir", type=Path)
+    units.add_argument("--threshold", type=float, default=0.01, help="KL above which a unit is active")
+    units.add_argument("--device", default="cpu")
+    units.set_defaults(handler=run_plot_active_units)
+
+    reproduce = commands.add_parser("reproduce", help="the paper's experiments")
+    experiments = reproduce.add_subparsers(dest="experiment", required=True)
+    table1 = experiments.add_parser(
+        "table1", help="Table 1: test error of ADGM 1 MC, ADGM 10 MC and M2 over seeds")
+    add_config_flags(table1)
+    table1.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    table1.add_argument("--variants", nargs="+", default=["adgm:1", "adgm:10", "m2:1"],
+                        help="model:mc_samples pairs to train")
+    table1.add_argument("--out", type=Path, default=Path("runs/table1"), help="folder of the runs")
+    table1.set_defaults(handler=run_reproduce_table1)
     return parser
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per field of DataConfig, ModelConfig and TrainConfig."""
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings")
+        for field in dataclasses.fields(cls):
+            if field.name not in ("x_dim", "n_classes"):
+                _add_field_flag(group, section, field)
 
 
 def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
@@ -180,20 +214,65 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
-    from adgm.checkpoint import LATEST, load_checkpoint
-    from adgm.train import Trainer, load_run_config
+    from adgm.data import load_mnist_semi_supervised
+    from adgm.evaluate import error_rate
+    from adgm.train import load_trained_model
 
-    config = load_run_config(args.run_dir)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=args.device))
-    trainer = Trainer(config, args.run_dir)
-    state = load_checkpoint(args.run_dir / LATEST)
-    trainer.model.load_state_dict(state["model"])
+    config, model, epoch = load_trained_model(args.run_dir, args.device)
+    data = load_mnist_semi_supervised(config.data, device=args.device)
     samples = args.samples or config.train.eval_samples
-    trainer.config = dataclasses.replace(
-        config, train=dataclasses.replace(trainer.config.train, eval_samples=samples))
-    result = trainer.evaluate()
-    result.update(epoch=int(state["epoch"]), samples=samples)
-    print(json.dumps(result))
+    error = error_rate(model, data.x_test, data.y_test, n_samples=samples)
+    print(json.dumps({"epoch": epoch, "samples": samples, "test_error": error}))
+    return 0
+
+
+def run_sample(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.plots import plot_samples
+    from adgm.train import load_trained_model
+
+    _, model, epoch = load_trained_model(args.run_dir)
+    path = plot_samples(model, args.run_dir / "samples.png", per_class=args.per_class,
+                        seed=args.seed)
+    print(f"wrote {path} (epoch {epoch})")
+    return 0
+
+
+def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.plots import plot_curves, run_label
+    from adgm.train import load_run_config, read_metrics
+
+    runs = [(run_label(load_run_config(d)), read_metrics(d)) for d in args.run_dirs]
+    path = plot_curves(runs, args.out or args.run_dirs[0] / "curves.png")
+    print(f"wrote {path}")
+    return 0
+
+
+def run_plot_active_units(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.checkpoint import atomic_write_text
+    from adgm.data import load_mnist_semi_supervised
+    from adgm.evaluate import active_units, kl_per_unit
+    from adgm.plots import plot_active_units
+    from adgm.train import load_trained_model
+
+    config, model, epoch = load_trained_model(args.run_dir, args.device)
+    data = load_mnist_semi_supervised(config.data, device=args.device)
+    kl = kl_per_unit(model, data.x_test)
+    counts = {name: active_units(values, args.threshold) for name, values in kl.items()}
+    report = {"epoch": epoch, "threshold": args.threshold, "active": counts,
+              "kl_per_unit": {name: values.tolist() for name, values in kl.items()}}
+    atomic_write_text(args.run_dir / "active-units.json", json.dumps(report, indent=1))
+    path = plot_active_units(kl, args.run_dir / "active-units.png", threshold=args.threshold)
+    print(f"active units: {counts}; wrote {path} and active-units.json")
+    return 0
+
+
+def run_reproduce_table1(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.reproduce import parse_variants, run_table1
+
+    base = config_from_args(args)
+    base.validate()
+    table = run_table1(base, parse_variants(args.variants), args.seeds, args.out)
+    print(table)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from adgm.distributions import kl_per_unit as per_unit_kl
 from adgm.models.base import GenerativeClassifier
 
 
@@ -27,3 +28,38 @@ def error_rate(
     """Fraction of points whose most probable class is wrong, in [0, 1]."""
     predicted = predict_proba(model, x, n_samples=n_samples).argmax(-1)
     return (predicted != y).float().mean().item()
+
+
+@torch.no_grad()
+def kl_per_unit(
+    model: GenerativeClassifier, x: torch.Tensor, *, chunk: int = 500
+) -> dict[str, torch.Tensor]:
+    """Figure 3: the KL between each stochastic unit's posterior and its N(0, 1) prior, averaged
+    over the points x.
+
+    For a: KL[q(a_i|x) || N(0, 1)] (ADGM only). For z, whose posterior q(z|y,x) depends on the
+    label, the KL is averaged over labels with the classifier's weights:
+    sum_y q(y|x) KL[q(z_i|y,x) || N(0, 1)], q(y|x) = E_q(a|x)[q(y|a,x)] with 10 samples of a.
+    Returns {"z": (Z,)} and, for the ADGM, {"a": (A,)}.
+    """
+    totals: dict[str, torch.Tensor] = {}
+    was_training = model.training
+    model.eval()
+    for i in range(0, len(x), chunk):
+        part = x[i : i + chunk]
+        q_y = model.predict_proba(part, 10)  # (B, K)
+        mu_z, logvar_z = model.q_z(part)  # (B, K, Z)
+        kl_z = (q_y.unsqueeze(-1) * per_unit_kl(mu_z, logvar_z)).sum(1)  # (B, Z)
+        parts = {"z": kl_z.sum(0)}
+        if getattr(model, "stochastic_auxiliary", False):
+            mu_a, logvar_a = model.q_a(part)
+            parts["a"] = per_unit_kl(mu_a, logvar_a).sum(0)
+        for key, value in parts.items():
+            totals[key] = totals.get(key, 0) + value
+    model.train(was_training)
+    return {key: value / len(x) for key, value in totals.items()}
+
+
+def active_units(kl: torch.Tensor, threshold: float = 0.01) -> int:
+    """Number of units whose average KL exceeds the threshold (Burda et al. 2015 use 0.01)."""
+    return int((kl > threshold).sum())

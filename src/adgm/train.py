@@ -234,3 +234,17 @@ def load_run_config(run_dir: Path) -> RunConfig:
     except json.JSONDecodeError as exc:
         raise AdgmError(f"{path} is not valid JSON: {exc}") from None
     return RunConfig.from_dict(raw)
+
+
+def load_trained_model(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, GenerativeClassifier, int]:
+    """(config, model with the latest checkpoint's weights, epochs trained) of a run folder."""
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    model = build_model(config.model).to(resolve_device(device))
+    state = load_checkpoint(run_dir / LATEST)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise AdgmError(f"checkpoint in {run_dir} does not fit its config.json") from None
+    model.eval()
+    return config, model, int(state["epoch"])

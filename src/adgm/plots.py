@@ -1,0 +1,109 @@
+"""The paper's figures as PNG files; matplotlib is imported only when a figure is drawn.
+
+- ``plot_curves``: Figure 2a, test error per epoch of several runs, log-scale error axis.
+- ``plot_samples``: Figure 2b, one row per class y of Bernoulli means of p(x|z,y), z ~ N(0, I).
+- ``plot_active_units``: Figure 3, the sorted KL per stochastic unit of a and z.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from adgm.checkpoint import atomic_write
+from adgm.config import RunConfig
+from adgm.errors import AdgmError
+from adgm.models.base import GenerativeClassifier
+
+MODEL_LABELS = {"adgm": "ADGM", "adgm-det": "ADGM, deterministic a", "m2": "M2"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise AdgmError("plots need matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    atomic_write(Path(path), lambda out: fig.savefig(out, format="png", dpi=120))
+    _pyplot().close(fig)
+    return Path(path)
+
+
+def run_label(config: RunConfig) -> str:
+    """E.g. 'ADGM 10 MC' or 'M2 1 MC'."""
+    return f"{MODEL_LABELS[config.model.name]} {config.train.mc_samples} MC"
+
+
+def plot_curves(runs: Sequence[tuple[str, list[dict]]], path: Path) -> Path:
+    """Figure 2a: test error (%) against epoch, one line per (label, metrics rows) run."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, rows in runs:
+        points = [(r["epoch"], 100 * r["test_error"]) for r in rows if "test_error" in r]
+        if not points:
+            raise AdgmError(f"run {label!r} has no test-error measurements yet")
+        epochs, errors = zip(*points)
+        ax.plot(epochs, errors, label=label, marker="." if len(points) < 30 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test error (%), 100 samples of a")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def class_samples(model: GenerativeClassifier, per_class: int, seed: int) -> torch.Tensor:
+    """Bernoulli means sigmoid(f(z, y)) for z ~ N(0, I): (K, per_class, D)."""
+    generator = torch.Generator().manual_seed(seed)
+    k, z_dim = model.n_classes, model.config.z_dim
+    device = next(model.parameters()).device
+    z = torch.randn(per_class, k, z_dim, generator=generator).to(device)  # label k on axis 1
+    return torch.sigmoid(model.p_x_logits(z)).transpose(0, 1).cpu()
+
+
+def plot_samples(model: GenerativeClassifier, path: Path, *, per_class: int = 10,
+                 seed: int = 0) -> Path:
+    """Figure 2b: a grid with one row per class y of images drawn from p(x|z,y)."""
+    images = class_samples(model, per_class, seed)
+    side = math.isqrt(images.shape[-1])
+    if side * side != images.shape[-1]:
+        raise AdgmError(f"samples of {images.shape[-1]} features are not square images")
+    k = images.shape[0]
+    grid = images.reshape(k, per_class, side, side).permute(0, 2, 1, 3).reshape(k * side, -1)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(per_class * 0.6, k * 0.6))
+    ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_yticks([side * (i + 0.5) for i in range(k)], [str(i) for i in range(k)])
+    ax.set_xticks([])
+    ax.set_ylabel("class y")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_active_units(kl: dict[str, torch.Tensor], path: Path, *, threshold: float) -> Path:
+    """Figure 3: each unit's average KL to the prior, sorted, with the threshold line."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(kl), figsize=(5 * len(kl), 3.5), squeeze=False)
+    for ax, (name, values) in zip(axes[0], sorted(kl.items())):
+        ordered = torch.sort(values, descending=True).values.clamp_min(1e-6).numpy()
+        active = int((values > threshold).sum())
+        ax.bar(range(len(ordered)), ordered, width=1.0)
+        ax.axhline(threshold, color="red", linewidth=1, label=f"threshold {threshold:g}")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: {active} of {len(ordered)} units active")
+        ax.set_xlabel("unit (sorted)")
+        ax.set_ylabel("KL[q || p] (nats), mean over test set")
+        ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)

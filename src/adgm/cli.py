@@ -133,7 +133,8 @@ def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
     dest = f"{section}.{field.name}"
     help_text = f"{HELP[field.name]} (default: {field.default})"
     if field.name == "hidden":
-        group.add_argument(flag, dest=dest, type=int, nargs="+", default=None, help=help_text)
+        group.add_argument(flag, dest=dest, type=int, nargs="+", default=None, metavar="UNITS",
+                           help=help_text)
     elif isinstance(field.default, bool):
         group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
                            help=help_text)
@@ -141,7 +142,7 @@ def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
         group.add_argument(flag, dest=dest, choices=MODEL_NAMES, default=None, help=help_text)
     else:
         group.add_argument(flag, dest=dest, type=_field_parser(field), default=None,
-                           help=help_text)
+                           metavar=name.upper(), help=help_text)
 
 
 def _field_parser(field: dataclasses.Field):

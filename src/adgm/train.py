@@ -115,7 +115,7 @@ class Trainer:
         n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
         if train.max_steps_per_epoch is not None:
             n_steps = min(n_steps, train.max_steps_per_epoch)
-        totals = torch.zeros(4)
+        totals = torch.zeros(4, device=self.device)  # summed on the device: no sync per step
         start = time.perf_counter()
         batches = epoch_batches(
             self.data,
@@ -127,7 +127,7 @@ class Trainer:
         bar = tqdm(batches, total=n_steps, desc=f"epoch {self.epoch + 1}", leave=False,
                    disable=None, file=sys.stderr)
         for x_l, y_l, x_u in bar:
-            totals += torch.stack([t.detach().float().cpu() for t in self.step(x_l, y_l, x_u)])
+            totals += torch.stack([t.detach().float() for t in self.step(x_l, y_l, x_u)])
         seconds = time.perf_counter() - start
         loss, labelled, classification, unlabelled = (totals / n_steps).tolist()
         if not all(math.isfinite(v) for v in (loss, labelled, classification, unlabelled)):

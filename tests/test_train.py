@@ -113,7 +113,7 @@ def test_divergence_stops_with_a_clear_message(tmp_path):
     trainer.start()
     with torch.no_grad():
         next(trainer.model.parameters()).fill_(float("nan"))
-    with pytest.raises(AdgmError, match="diverged in epoch 1"):
+    with pytest.raises(AdgmError, match="diverged at epoch 1, step 1: the loss or a gradient is not finite"):
         trainer.fit(log=lambda _: None)
 
 

@@ -126,29 +126,33 @@ class Trainer:
         )
         bar = tqdm(batches, total=n_steps, desc=f"epoch {self.epoch + 1}", leave=False,
                    disable=None, file=sys.stderr)
-        for x_l, y_l, x_u in bar:
-            totals += torch.stack([t.detach().float() for t in self.step(x_l, y_l, x_u)])
+        for step, (x_l, y_l, x_u) in enumerate(bar, start=1):
+            terms = self.step(x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step {step}")
+            totals += torch.stack([t.detach().float() for t in terms])
         seconds = time.perf_counter() - start
         loss, labelled, classification, unlabelled = (totals / n_steps).tolist()
-        if not all(math.isfinite(v) for v in (loss, labelled, classification, unlabelled)):
-            raise AdgmError(
-                f"training diverged in epoch {self.epoch + 1}: the loss is not finite "
-                f"(last good checkpoint: {self.run_dir / LATEST})"
-            )
         self.epoch += 1
         return {"epoch": self.epoch, "J": loss, "L": labelled, "clf": classification,
                 "U": unlabelled, "lr": learning_rate(self.config, self.epoch - 1),
                 "seconds": seconds, "steps_per_s": n_steps / seconds}
 
-    def step(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor):
-        """One Adam step on the loss of `adgm.objectives.objective`; returns its terms."""
+    def step(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, where: str = ""):
+        """One Adam step on the loss of `adgm.objectives.objective`; returns its terms.
+
+        A non-finite loss or gradient stops training (AdgmError naming `where`) before the
+        update, so the model and the last checkpoint stay as they were.
+        """
         train = self.config.train
         terms = objective(self.model, x_l, y_l, x_u, alpha=self.alpha,
                           n_samples=train.mc_samples, analytic_kl=train.analytic_kl)
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
-        if train.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), train.clip_grad_norm or math.inf)
+        if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
+            raise AdgmError(
+                f"training diverged at {where}: the loss or a gradient is not finite; "
+                f"last good checkpoint: {self.run_dir / LATEST}")
         if train.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_grad_value)
         self.optimizer.step()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from adgm.checkpoint import LATEST, load_checkpoint
+from adgm.checkpoint import FOLDER, POINTER, load_checkpoint, load_latest_checkpoint
 from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.data import Dataset, split_semi_supervised
 from adgm.errors import AdgmError
-from adgm.train import Trainer, learning_rate, read_metrics
+from adgm.train import Trainer, TrainingInterrupted, learning_rate, read_metrics
 
 
 def blobs(n: int, seed: int) -> Dataset:
@@ -74,12 +74,15 @@ def test_checkpoint_is_self_describing_and_leaves_no_temp_files(tmp_path):
     trainer = Trainer(config, tmp_path, data)
     trainer.start("adgm train ...")
     trainer.fit(log=lambda _: None)
-    state = load_checkpoint(tmp_path / LATEST)
-    assert state["epoch"] == 1 and set(state) >= {"model", "optimizer", "config", "rng"}
+    state = load_latest_checkpoint(tmp_path)
+    assert state["epoch"] == 1 and state["step"] == 0
+    assert set(state) >= {"model", "optimizer", "config", "rng", "partial"}
     assert RunConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == \
         trainer.config
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        LATEST, "command.txt", "config.json", "metrics.jsonl"]
+        "checkpoints", "command.txt", "config.json", "metrics.jsonl"]
+    assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
+        "epoch-00001-step-00000.pt", POINTER]
 
 
 def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
@@ -102,9 +105,54 @@ def test_resume_rejects_another_configuration(tmp_path):
 
 
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):
-    (tmp_path / LATEST).write_bytes(b"not a checkpoint")
+    (tmp_path / "c.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(AdgmError, match="unreadable"):
-        load_checkpoint(tmp_path / LATEST)
+        load_checkpoint(tmp_path / "c.pt")
+
+
+def test_only_the_newest_checkpoints_are_kept_and_a_corrupt_latest_falls_back(tmp_path):
+    config, data = tiny_run(epochs=5, keep_checkpoints=2)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    folder = tmp_path / FOLDER
+    assert sorted(p.name for p in folder.glob("*.pt")) == [
+        "epoch-00004-step-00000.pt", "epoch-00005-step-00000.pt"]
+    assert (folder / POINTER).read_text().strip() == "epoch-00005-step-00000.pt"
+    (folder / "epoch-00005-step-00000.pt").write_bytes(b"torn write")
+    assert load_latest_checkpoint(tmp_path)["epoch"] == 4
+
+
+def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path):
+    config, data = tiny_run(epochs=3)
+    straight = Trainer(config, tmp_path / "straight", data)
+    straight.start()
+    straight.fit(log=lambda _: None)
+
+    stopped = Trainer(config, tmp_path / "stopped", data)
+    stopped.start()
+    original_step = stopped.step_once
+
+    def step_then_ask_to_stop(*args, **kwargs):  # as Ctrl-C does, during epoch 2, step 3
+        terms = original_step(*args, **kwargs)
+        if stopped.epoch == 1 and stopped.step == 2:
+            stopped.stop_requested = True
+        return terms
+
+    stopped.step_once = step_then_ask_to_stop
+    with pytest.raises(TrainingInterrupted, match="epoch 2, step 3"):
+        stopped.fit(log=lambda _: None)
+    resumed = Trainer(config, tmp_path / "stopped", data)
+    resumed.resume()
+    assert (resumed.epoch, resumed.step) == (1, 3)
+    resumed.fit(log=lambda _: None)
+
+    def comparable(rows):
+        return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
+                for row in rows]
+
+    assert comparable(read_metrics(tmp_path / "stopped")) == comparable(
+        read_metrics(tmp_path / "straight"))
 
 
 def test_divergence_stops_with_a_clear_message(tmp_path):

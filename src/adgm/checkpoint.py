@@ -1,26 +1,28 @@
-"""Checkpoints that describe themselves and are written atomically.
+"""Checkpoints that describe themselves, written atomically, the last K kept.
 
-A checkpoint is a dict of tensors and plain values only: {"model", "optimizer", "config",
-"epoch", "rng": {"torch", "batches"}, "alpha"}. It is written to a temporary file in the same
-folder, flushed to disk, then renamed over the target, so a crash never leaves a half-written
-checkpoint under the real name. It is read with ``weights_only=True``: loading never runs code.
+A run folder keeps its checkpoints in ``checkpoints/``: files ``epoch-EEEEE-step-SSSSS.pt`` and a
+text file ``latest`` naming the newest. A checkpoint file is written to a temporary file in the
+same folder, flushed to disk and renamed over its name; only then is ``latest`` rewritten the
+same way and older files beyond the last K deleted. A crash at any moment therefore leaves
+``latest`` naming a complete checkpoint (or, if it is lost, the newest file that loads is used).
+Checkpoints hold tensors and plain values only and are read with ``weights_only=True``: loading
+never runs code.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
 
 from adgm.errors import AdgmError
 
-LATEST = "checkpoint-latest.pt"
+FOLDER = "checkpoints"
+POINTER = "latest"
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -43,16 +45,49 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda out: out.write(text.encode("utf-8")))
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """torch.save `state` to `path` atomically."""
+def checkpoint_name(epoch: int, step: int) -> str:
+    """File name of the checkpoint taken after `step` steps of epoch `epoch + 1`."""
+    return f"epoch-{epoch:05d}-step-{step:05d}.pt"
+
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any], *, keep: int) -> Path:
+    """Write `state` as the newest checkpoint of `run_dir`, keeping the last `keep` files."""
+    folder = Path(run_dir) / FOLDER
+    path = folder / checkpoint_name(int(state["epoch"]), int(state["step"]))
     atomic_write(path, lambda out: torch.save(state, out))
+    atomic_write_text(folder / POINTER, path.name + "\n")
+    for old in sorted(folder.glob("epoch-*.pt"))[:-keep]:
+        old.unlink()
+    return path
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run folder holds any checkpoint file."""
+    return any((Path(run_dir) / FOLDER).glob("epoch-*.pt"))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint safely (weights_only); a missing or corrupt file gives an AdgmError."""
+    """Load one checkpoint file safely (weights_only); missing or corrupt gives an AdgmError."""
     if not path.is_file():
         raise AdgmError(f"no checkpoint at {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise AdgmError(f"checkpoint {path} is unreadable: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # torch raises many types for damaged files; all mean the same
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise AdgmError(f"checkpoint {path} is unreadable: {reason}") from None
+
+
+def load_latest_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint `latest` names; if that is missing or unreadable, the newest that loads."""
+    folder = Path(run_dir) / FOLDER
+    candidates = sorted(folder.glob("epoch-*.pt"), reverse=True)
+    pointer = folder / POINTER
+    if pointer.is_file():
+        named = folder / pointer.read_text(encoding="utf-8").strip()
+        candidates = [named] + [c for c in candidates if c != named]
+    for candidate in candidates:
+        try:
+            return load_checkpoint(candidate)
+        except AdgmError:
+            continue
+    raise AdgmError(f"no readable checkpoint in {folder}")

@@ -47,6 +47,7 @@ HELP = {
     "eval_samples": "samples of a when predicting (paper: 100)",
     "eval_every": "epochs between test-error evaluations",
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
+    "keep_checkpoints": "how many of the newest checkpoint files to keep",
     "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
     "seed": "training seed (initialisation, batches, binarisation, samples)",
     "device": "cpu, cuda or cuda:N",
@@ -66,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("adgm: interrupted; the last checkpoint is kept (resume with --resume)",
               file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from adgm.train import TrainingInterrupted
+
+        if not isinstance(exc, TrainingInterrupted):
+            raise
+        print(f"adgm: interrupted: {exc} (continue with --resume)", file=sys.stderr)
         return 130
 
 

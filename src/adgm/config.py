@@ -79,13 +79,15 @@ class TrainConfig:
     clip_grad_value: float | None = 1.0  # ... then element-wise clipping to [-1, 1]
     eval_samples: int = 100  # samples of a when predicting (paper: 100)
     eval_every: int = 1  # test error every this many epochs
-    checkpoint_every: int = 10  # epochs between checkpoints (and one at the end)
+    checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)
+    keep_checkpoints: int = 3  # the newest K checkpoint files are kept
     max_steps_per_epoch: int | None = None  # cut epochs short (tests, smoke runs)
     seed: int = 0
     device: str = "cpu"
 
     def validate(self) -> None:
-        for name in ("epochs", "mc_samples", "eval_samples", "eval_every", "checkpoint_every"):
+        for name in ("epochs", "mc_samples", "eval_samples", "eval_every", "checkpoint_every",
+                     "keep_checkpoints"):
             _positive(name, getattr(self, name))
         if self.lr <= 0:
             raise AdgmError(f"lr must be positive, got {self.lr}")

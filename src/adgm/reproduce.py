@@ -11,7 +11,7 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
-from adgm.checkpoint import LATEST, atomic_write_text
+from adgm.checkpoint import atomic_write_text, has_checkpoint
 from adgm.config import MODEL_NAMES, RunConfig
 from adgm.errors import AdgmError
 from adgm.train import Trainer, read_metrics
@@ -40,7 +40,7 @@ def parse_variants(texts: list[str]) -> list[tuple[str, int]]:
 def train_or_resume(config: RunConfig, run_dir: Path) -> list[dict]:
     """Train `config` in `run_dir`, resuming from its checkpoint if it has one; the metrics."""
     trainer = Trainer(config, run_dir)
-    if (run_dir / LATEST).exists():
+    if has_checkpoint(run_dir):
         trainer.resume()
     else:
         trainer.start("adgm reproduce table1")

@@ -7,9 +7,12 @@ lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state of its ow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +21,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from adgm.checkpoint import LATEST, atomic_write_text, load_checkpoint, save_checkpoint
+from adgm.checkpoint import (
+    FOLDER,
+    atomic_write_text,
+    has_checkpoint,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 from adgm.config import RunConfig
 from adgm.data import SemiSupervisedData, epoch_batches, load_mnist_semi_supervised, steps_per_epoch
 from adgm.errors import AdgmError
@@ -48,8 +57,19 @@ def resolve_device(requested: str) -> torch.device:
     return device
 
 
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
+
+
 class Trainer:
-    """Trains one model on one data set, writing everything into `run_dir`."""
+    """Trains one model on one data set, writing everything into `run_dir`.
+
+    State beyond the model and optimiser: `epoch` (epochs completed), `step` (steps done in the
+    current epoch), the batch generator's state at the start of the current epoch, and the
+    current epoch's partial sums. A checkpoint holds all of it, so a run resumes exactly from
+    any step: the steps already done in the epoch are replayed by the batch generator (cheap:
+    it only draws random numbers) and skipped.
+    """
 
     def __init__(self, config: RunConfig, run_dir: Path, data: SemiSupervisedData | None = None):
         config.validate()
@@ -69,54 +89,64 @@ class Trainer:
             len(self.data.x_unlabelled)
         )
         self.epoch = 0  # epochs completed
+        self.step = 0  # steps completed in the current epoch
+        self.epoch_start_rng = self.batch_generator.get_state()
+        self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
+        self.partial_seconds = 0.0
+        self.stop_requested = False  # set by Ctrl-C: stop after the current step
 
     # ----- run folder -------------------------------------------------------------------------
     def start(self, command: str = "") -> None:
         """Create a fresh run folder; refuse to overwrite a run that has metrics already."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if (self.run_dir / METRICS).exists() or (self.run_dir / LATEST).exists():
+        if (self.run_dir / METRICS).exists() or has_checkpoint(self.run_dir):
             raise AdgmError(f"{self.run_dir} already holds a run; use --resume or another --out")
         atomic_write_text(self.run_dir / CONFIG, json.dumps(self.config.to_dict(), indent=2))
         atomic_write_text(self.run_dir / "command.txt", command + "\n")
 
     def resume(self) -> None:
-        """Restore model, optimiser, epoch and RNG states from the latest checkpoint."""
-        state = load_checkpoint(self.run_dir / LATEST)
+        """Restore everything from the latest complete checkpoint of the run folder."""
+        state = load_latest_checkpoint(self.run_dir)
         if _resumable_fields(state.get("config", {})) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
-                "resume with the run's own settings (only --epochs may change)"
+                "resume with the run's own settings (only --epochs and --device may change)"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError):
+            raise AdgmError(f"checkpoint in {self.run_dir} does not fit this model") from None
         torch.set_rng_state(state["rng"]["torch"])
         self.batch_generator.set_state(state["rng"]["batches"])
-        self.epoch = int(state["epoch"])
+        self.epoch_start_rng = state["rng"]["epoch_start"]
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.partial, self.partial_seconds = state["partial"], float(state["partial_seconds"])
         _truncate_metrics(self.run_dir / METRICS, self.epoch)
 
-    def save(self) -> None:
+    def save(self) -> Path:
+        """Write a checkpoint of the current state (atomically; the last K are kept)."""
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "config": self.config.to_dict(),
             "epoch": self.epoch,
+            "step": self.step,
             "alpha": self.alpha,
-            "rng": {"torch": torch.get_rng_state(), "batches": self.batch_generator.get_state()},
+            "partial": self.partial,
+            "partial_seconds": self.partial_seconds,
+            "rng": {"torch": torch.get_rng_state(), "batches": self.batch_generator.get_state(),
+                    "epoch_start": self.epoch_start_rng},
         }
-        save_checkpoint(state, self.run_dir / LATEST)
+        return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
 
     # ----- training ---------------------------------------------------------------------------
-    def train_epoch(self) -> dict[str, float]:
-        """One pass over the unlabelled set; returns the epoch's mean loss terms and timing."""
-        train = self.config.train
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.config, self.epoch)
-        self.model.train()
-        n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
-        if train.max_steps_per_epoch is not None:
-            n_steps = min(n_steps, train.max_steps_per_epoch)
-        totals = torch.zeros(4, device=self.device)  # summed on the device: no sync per step
-        start = time.perf_counter()
+    def _epoch_batches(self, n_steps: int):
+        """This epoch's batches from its first step not yet done (replaying the ones done)."""
+        if self.step == 0:
+            self.epoch_start_rng = self.batch_generator.get_state()
+        else:
+            self.batch_generator.set_state(self.epoch_start_rng)
         batches = epoch_batches(
             self.data,
             self.batch_generator,
@@ -124,19 +154,54 @@ class Trainer:
             unlabelled_batch=self.config.data.unlabelled_batch,
             max_steps=n_steps,
         )
-        bar = tqdm(batches, total=n_steps, desc=f"epoch {self.epoch + 1}", leave=False,
-                   disable=None, file=sys.stderr)
-        for step, (x_l, y_l, x_u) in enumerate(bar, start=1):
-            terms = self.step(x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step {step}")
+        for _ in range(self.step):
+            next(batches)
+        return batches
+
+    def steps_per_epoch(self) -> int:
+        n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
+        cap = self.config.train.max_steps_per_epoch
+        return n_steps if cap is None else min(n_steps, cap)
+
+    def train_epoch(self) -> dict[str, float]:
+        """Finish the current epoch; returns its mean loss terms and timing.
+
+        Raises TrainingInterrupted, after writing a checkpoint, when Ctrl-C was pressed.
+        """
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.epoch)
+        self.model.train()
+        n_steps = self.steps_per_epoch()
+        # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
+        # they stay on the device (no sync per step).
+        totals = self.partial.to(self.device)
+        bar = tqdm(self._epoch_batches(n_steps), total=n_steps, initial=self.step,
+                   desc=f"epoch {self.epoch + 1}", leave=False, disable=None, file=sys.stderr)
+        start = time.perf_counter()
+        for x_l, y_l, x_u in bar:
+            terms = self.step_once(x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step "
+                                   f"{self.step + 1}")
             totals += torch.stack([t.detach().float() for t in terms])
-        seconds = time.perf_counter() - start
-        loss, labelled, classification, unlabelled = (totals / n_steps).tolist()
-        self.epoch += 1
+            self.step += 1
+            if self.stop_requested and self.step < n_steps:
+                self._keep_partial(totals, time.perf_counter() - start)
+                path = self.save()
+                raise TrainingInterrupted(f"stopped at epoch {self.epoch + 1}, step {self.step}; "
+                                          f"checkpoint {path}")
+        self._keep_partial(totals, time.perf_counter() - start)
+        loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
+        seconds = self.partial_seconds
+        self.epoch, self.step, self.partial, self.partial_seconds = self.epoch + 1, 0, torch.zeros(4), 0.0
         return {"epoch": self.epoch, "J": loss, "L": labelled, "clf": classification,
                 "U": unlabelled, "lr": learning_rate(self.config, self.epoch - 1),
                 "seconds": seconds, "steps_per_s": n_steps / seconds}
 
-    def step(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, where: str = ""):
+    def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
+        self.partial = totals.cpu()
+        self.partial_seconds += seconds
+
+    def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *,
+                  where: str = ""):
         """One Adam step on the loss of `adgm.objectives.objective`; returns its terms.
 
         A non-finite loss or gradient stops training (AdgmError naming `where`) before the
@@ -152,7 +217,7 @@ class Trainer:
         if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
             raise AdgmError(
                 f"training diverged at {where}: the loss or a gradient is not finite; "
-                f"last good checkpoint: {self.run_dir / LATEST}")
+                f"the last good checkpoint is kept in {self.run_dir / FOLDER}")
         if train.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_grad_value)
         self.optimizer.step()
@@ -171,7 +236,15 @@ class Trainer:
         return result
 
     def fit(self, *, log=print) -> list[dict[str, float]]:
-        """Train until config.train.epochs epochs are done; returns this call's metrics rows."""
+        """Train until config.train.epochs epochs are done; returns this call's metrics rows.
+
+        The first Ctrl-C finishes the current step, writes a checkpoint and raises
+        TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
+        """
+        with _stop_on_first_interrupt(self):
+            return self._fit(log)
+
+    def _fit(self, log) -> list[dict[str, float]]:
         train = self.config.train
         rows = []
         while self.epoch < train.epochs:
@@ -184,6 +257,26 @@ class Trainer:
             log(format_row(row, train.epochs))
             rows.append(row)
         return rows
+
+
+@contextlib.contextmanager
+def _stop_on_first_interrupt(trainer: Trainer):
+    """While training, the first SIGINT asks the trainer to stop after its current step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        print("\nadgm: stopping after this step (Ctrl-C again to abandon it)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def format_row(row: dict[str, float], epochs: int) -> str:
@@ -215,9 +308,17 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
     """Drop metrics rows of epochs after the checkpoint (they will be trained again)."""
     if not path.exists():
         return
-    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in rows if json.loads(line)["epoch"] <= epochs_done]
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if _parsed_epoch(line) is not None and _parsed_epoch(line) <= epochs_done]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _parsed_epoch(line: str) -> int | None:
+    """The epoch of a metrics line, or None for a line cut short by a crash."""
+    try:
+        return int(json.loads(line)["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
@@ -245,7 +346,7 @@ def load_trained_model(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, G
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     model = build_model(config.model).to(resolve_device(device))
-    state = load_checkpoint(run_dir / LATEST)
+    state = load_latest_checkpoint(run_dir)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError:

@@ -1,0 +1,109 @@
+"""No lost work: runs killed (SIGKILL) or interrupted (Ctrl-C) at any moment resume exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+RUN = ["--subset", "1000", "--test-subset", "200", "--hidden", "24", "--z-dim", "4",
+       "--a-dim", "4", "--eval-samples", "2", "--epochs", "4"]
+# Runs `adgm` with torch.save patched to die (SIGKILL) halfway through its n-th checkpoint.
+KILL_DURING_WRITE = """
+import os, signal, sys, torch
+import adgm.checkpoint as checkpoint
+calls = {"n": 0}
+real_save = torch.save
+def dying_save(state, out):
+    calls["n"] += 1
+    if calls["n"] == int(os.environ["ADGM_TEST_DIE_AT_SAVE"]):
+        out.write(b"half a checkpoint")
+        out.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(state, out)
+checkpoint.torch.save = dying_save
+from adgm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def adgm_process(*args, log, script=None, env=None):
+    """Start `adgm ARGS` (or `python -c script ARGS`) with stdout and stderr going to `log`."""
+    command = [sys.executable, "-c", script, *args] if script else [
+        sys.executable, "-m", "adgm.cli", *args]
+    with open(log, "w") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+
+def finish(run_dir):
+    result = subprocess.run([sys.executable, "-m", "adgm.cli", "train", "--resume",
+                             "--out", str(run_dir)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+
+def comparable_metrics(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
+            for row in rows]
+
+
+@pytest.fixture
+def reference(mnist_dir, tmp_path):
+    run_dir = tmp_path / "reference"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=tmp_path / "reference.log")
+    assert process.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()
+    return comparable_metrics(run_dir)
+
+
+def wait_for_epochs(run_dir, n, process, log):
+    """Poll until metrics.jsonl holds n complete epochs."""
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= n):
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.01)
+
+
+def test_sigkill_at_random_moments_always_resumes_to_the_same_run(reference, tmp_path):
+    rng = random.Random(0)
+    for trial in range(3):
+        run_dir, log = tmp_path / f"killed{trial}", tmp_path / f"killed{trial}.log"
+        process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+        wait_for_epochs(run_dir, rng.randint(1, 3), process, log)
+        time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the next epoch or its checkpoint
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+        finish(run_dir)
+        assert comparable_metrics(run_dir) == reference
+
+
+def test_sigkill_during_a_checkpoint_write_loses_nothing(reference, tmp_path):
+    run_dir = tmp_path / "torn"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), script=KILL_DURING_WRITE,
+                           env={"ADGM_TEST_DIE_AT_SAVE": "3"}, log=tmp_path / "log")
+    assert process.wait(timeout=600) == -signal.SIGKILL
+    folder = run_dir / "checkpoints"
+    assert (folder / "latest").read_text().strip() == "epoch-00002-step-00000.pt"
+    assert not list(folder.glob("epoch-00003*")), "a torn checkpoint was left under its name"
+    finish(run_dir)
+    assert comparable_metrics(run_dir) == reference
+
+
+def test_ctrl_c_writes_a_checkpoint_exits_130_and_resumes_exactly(reference, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    log = tmp_path / "log"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    wait_for_epochs(run_dir, 1, process, log)  # then interrupt the second epoch
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130, log.read_text()
+    assert "adgm: interrupted: stopped at epoch 2, step" in log.read_text()
+    finish(run_dir)
+    assert comparable_metrics(run_dir) == reference

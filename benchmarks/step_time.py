@@ -1,4 +1,4 @@
-"""Time one training step of M2 and the ADGM (1 and 10 MC samples, fp32 and bf16) against the FLOP floor.
+"""Time one training step of M2 and the ADGM (1 and 10 MC, fp32 and bf16) against its FLOP floor.
 
 For each case: ms per step (median of --repeats timed steps after --warmup), seconds per epoch
 (600 steps), the step's FLOPs counted from the layer sizes (adgm.flops), the achieved GFLOP/s,
@@ -100,26 +100,40 @@ def main() -> None:
         for name, n_samples in CASES:
             ms = step_ms(name, n_samples, dtype_name, device, args)
             flops = step_flops(ModelConfig(name=name), 100, 100, n_samples)
-            rows.append({
-                "model": name, "mc_samples": n_samples, "dtype": dtype_name,
-                "device": str(device), "threads": torch.get_num_threads(),
-                "ms_per_step": ms, "s_per_epoch": 600 * ms / 1000, "gflop_per_step": flops / 1e9,
-                "achieved_gflops": flops / 1e9 / (ms / 1000), "matmul_gflops": rate,
-                "ratio_to_floor": (ms / 1000) / (flops / 1e9 / rate),
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "mc_samples": n_samples,
+                    "dtype": dtype_name,
+                    "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "ms_per_step": ms,
+                    "s_per_epoch": 600 * ms / 1000,
+                    "gflop_per_step": flops / 1e9,
+                    "achieved_gflops": flops / 1e9 / (ms / 1000),
+                    "matmul_gflops": rate,
+                    "ratio_to_floor": (ms / 1000) / (flops / 1e9 / rate),
+                }
+            )
             print(json.dumps(rows[-1]) if args.json else format_row(rows[-1]), flush=True)
-    summary = next((r for r in rows if r["model"] == "adgm" and r["mc_samples"] == 1
-                    and r["dtype"] == "fp32"), rows[0])
-    print(f"summary: ADGM 1 MC {summary['dtype']} on {summary['device']}: "
-          f"{summary['ms_per_step']:.1f} ms/step, {summary['s_per_epoch']:.1f} s/epoch, "
-          f"{summary['ratio_to_floor']:.2f}x its FLOP floor")
+    summary = next(
+        (r for r in rows if r["model"] == "adgm" and r["mc_samples"] == 1 and r["dtype"] == "fp32"),
+        rows[0],
+    )
+    print(
+        f"summary: ADGM 1 MC {summary['dtype']} on {summary['device']}: "
+        f"{summary['ms_per_step']:.1f} ms/step, {summary['s_per_epoch']:.1f} s/epoch, "
+        f"{summary['ratio_to_floor']:.2f}x its FLOP floor"
+    )
 
 
 def format_row(row: dict) -> str:
-    return (f"{row['model']:>5} {row['mc_samples']:>2} MC {row['dtype']}: "
-            f"{row['ms_per_step']:8.1f} ms/step {row['s_per_epoch']:7.1f} s/epoch "
-            f"{row['gflop_per_step']:6.2f} GFLOP {row['achieved_gflops']:7.1f} GFLOP/s "
-            f"(matmul {row['matmul_gflops']:.1f}) ratio {row['ratio_to_floor']:.2f}")
+    return (
+        f"{row['model']:>5} {row['mc_samples']:>2} MC {row['dtype']}: "
+        f"{row['ms_per_step']:8.1f} ms/step {row['s_per_epoch']:7.1f} s/epoch "
+        f"{row['gflop_per_step']:6.2f} GFLOP {row['achieved_gflops']:7.1f} GFLOP/s "
+        f"(matmul {row['matmul_gflops']:.1f}) ratio {row['ratio_to_floor']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def tiny_model(name: str = "adgm", seed: int = 0, **overrides):
 
 def binary_batch(batch: int, x_dim: int = TINY["x_dim"], seed: int = 1) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.bernoulli(torch.full((batch, x_dim), 0.4, dtype=torch.float64), generator=generator)
+    return torch.bernoulli(
+        torch.full((batch, x_dim), 0.4, dtype=torch.float64), generator=generator
+    )
 
 
 @pytest.fixture

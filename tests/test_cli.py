@@ -12,14 +12,32 @@ import pytest
 
 from adgm.cli import main
 
-SMALL = ["--subset", "6000", "--test-subset", "1000", "--hidden", "64", "64", "--z-dim", "16",
-         "--a-dim", "16", "--eval-samples", "10"]
+SMALL = [
+    "--subset",
+    "6000",
+    "--test-subset",
+    "1000",
+    "--hidden",
+    "64",
+    "64",
+    "--z-dim",
+    "16",
+    "--a-dim",
+    "16",
+    "--eval-samples",
+    "10",
+]
 
 
 def adgm(*args, env_overrides=None):
     env = {**os.environ, **(env_overrides or {})}
-    return subprocess.run([sys.executable, "-m", "adgm.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "adgm.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_tiny_mnist_run_learns_and_resumes(mnist_dir, tmp_path):
@@ -47,8 +65,12 @@ def one_line_error(result) -> str:
 
 
 def test_missing_data_folder_is_one_line(tmp_path):
-    result = adgm("train", "--out", str(tmp_path / "r"),
-                  env_overrides={"ADGM_DATA_DIR": str(tmp_path / "missing")})
+    result = adgm(
+        "train",
+        "--out",
+        str(tmp_path / "r"),
+        env_overrides={"ADGM_DATA_DIR": str(tmp_path / "missing")},
+    )
     assert "does not exist" in one_line_error(result)
 
 

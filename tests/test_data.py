@@ -75,8 +75,18 @@ def test_mnist_loads_with_paper_sizes(mnist_dir):
     train, test = load_mnist(str(mnist_dir))
     assert train.images.shape == (60_000, 784) and test.images.shape == (10_000, 784)
     assert train.images.dtype == np.float32 and 0.0 <= train.images.min() < train.images.max() <= 1
-    assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
-                                                 974, 1009]
+    assert np.bincount(test.labels).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
 
 
 def test_label_split_is_balanced_seeded_and_reproducible():
@@ -101,8 +111,9 @@ def synthetic_split(n_unlabelled=40, n_labels=6, grey=0.5, **config):
     images = np.full((n_unlabelled, 30), grey, dtype=np.float32)
     labels = np.arange(n_unlabelled) % 3
     test = Dataset(rng.random((9, 30), dtype=np.float32), rng.integers(0, 3, 9))
-    data_config = DataConfig(n_labels=n_labels, labelled_batch=n_labels, unlabelled_batch=10,
-                             **config)
+    data_config = DataConfig(
+        n_labels=n_labels, labelled_batch=n_labels, unlabelled_batch=10, **config
+    )
     return split_semi_supervised(Dataset(images, labels), test, data_config, n_classes=3)
 
 

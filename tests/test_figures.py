@@ -10,8 +10,22 @@ from adgm.cli import main
 
 pytest.importorskip("matplotlib")
 
-TINY = ["--subset", "2000", "--test-subset", "300", "--hidden", "32", "--z-dim", "6",
-        "--a-dim", "5", "--eval-samples", "4", "--max-steps-per-epoch", "5"]
+TINY = [
+    "--subset",
+    "2000",
+    "--test-subset",
+    "300",
+    "--hidden",
+    "32",
+    "--z-dim",
+    "6",
+    "--a-dim",
+    "5",
+    "--eval-samples",
+    "4",
+    "--max-steps-per-epoch",
+    "5",
+]
 
 
 def assert_png(path, min_bytes=2_000):
@@ -28,8 +42,9 @@ def tiny_runs(mnist_dir, tmp_path):
     runs = {}
     for name in ("adgm", "adgm-det", "m2"):
         runs[name] = tmp_path / name
-        assert main(["train", *TINY, "--model", name, "--epochs", "2",
-                     "--out", str(runs[name])]) == 0
+        assert (
+            main(["train", *TINY, "--model", name, "--epochs", "2", "--out", str(runs[name])]) == 0
+        )
     return runs
 
 
@@ -54,8 +69,21 @@ def test_curves_samples_and_active_units(tiny_runs, tmp_path, capsys):
 
 def test_reproduce_table1_writes_a_parsable_table(mnist_dir, tmp_path, capsys):
     out = tmp_path / "table1"
-    args = ["reproduce", "table1", *TINY, "--epochs", "1", "--seeds", "0", "1",
-            "--variants", "adgm:1", "m2:1", "--out", str(out)]
+    args = [
+        "reproduce",
+        "table1",
+        *TINY,
+        "--epochs",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--variants",
+        "adgm:1",
+        "m2:1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     lines = (out / "table1.md").read_text().splitlines()
     rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "%" in line]

@@ -61,11 +61,13 @@ def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples):
             onehot = F.one_hot(torch.full((batch,), y), k).double()
             mu_z, logvar_z = explicit_q_z(model, x, onehot)
             z = mu_z + torch.exp(0.5 * logvar_z) * eps_z[i, :, y]
-            elbo = (Bernoulli(logits=explicit_p_x_logits(model, z, onehot)).log_prob(x).sum(-1)
-                    + math.log(1 / k)
-                    + Normal(0, 1).log_prob(z).sum(-1)
-                    - normal(mu_z, logvar_z).log_prob(z).sum(-1)
-                    + log_ratio_a)
+            elbo = (
+                Bernoulli(logits=explicit_p_x_logits(model, z, onehot)).log_prob(x).sum(-1)
+                + math.log(1 / k)
+                + Normal(0, 1).log_prob(z).sum(-1)
+                - normal(mu_z, logvar_z).log_prob(z).sum(-1)
+                + log_ratio_a
+            )
             total += q_y[:, y] * (elbo - torch.log(q_y[:, y]))
     expected = -total / n_samples
     torch.testing.assert_close(batched, expected, rtol=1e-10, atol=1e-10)
@@ -99,8 +101,13 @@ def test_labelled_bound_matches_hand_written_eq7_and_eq9(name):
     mu_z, logvar_z = explicit_q_z(model, x, onehot)
     z = mu_z + torch.exp(0.5 * logvar_z) * eps_z
     log_px = Bernoulli(logits=explicit_p_x_logits(model, z, onehot.expand(n_samples, -1, -1)))
-    elbo = (log_px.log_prob(x).sum(-1) + math.log(1 / k) + Normal(0, 1).log_prob(z).sum(-1)
-            - normal(mu_z, logvar_z).log_prob(z).sum(-1) + a_term)
+    elbo = (
+        log_px.log_prob(x).sum(-1)
+        + math.log(1 / k)
+        + Normal(0, 1).log_prob(z).sum(-1)
+        - normal(mu_z, logvar_z).log_prob(z).sum(-1)
+        + a_term
+    )
     expected_bound = -elbo.mean(0)
     # eq. 9: -log (1/S) sum_i q(y | a_i, x)
     q_true = log_qy.exp()[..., torch.arange(batch), y]  # (S|1, B)
@@ -148,8 +155,11 @@ def importance_sampled_log_px(model, x, n_samples):
     k = model.n_classes
     mu_z, logvar_z = model.q_z(x)  # (B, K, Z)
     z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn(n_samples, *mu_z.shape, dtype=x.dtype)
-    log_w = (Bernoulli(logits=model.p_x_logits(z)).log_prob(x.unsqueeze(1)).sum(-1)
-             + Normal(0, 1).log_prob(z).sum(-1) - normal(mu_z, logvar_z).log_prob(z).sum(-1))
+    log_w = (
+        Bernoulli(logits=model.p_x_logits(z)).log_prob(x.unsqueeze(1)).sum(-1)
+        + Normal(0, 1).log_prob(z).sum(-1)
+        - normal(mu_z, logvar_z).log_prob(z).sum(-1)
+    )
     per_label = torch.logsumexp(log_w, dim=0) - math.log(n_samples)  # (B, K)
     return torch.logsumexp(per_label - math.log(k), dim=-1)
 

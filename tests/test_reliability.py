@@ -12,8 +12,22 @@ import time
 
 import pytest
 
-RUN = ["--subset", "1000", "--test-subset", "200", "--hidden", "24", "--z-dim", "4",
-       "--a-dim", "4", "--eval-samples", "2", "--epochs", "4"]
+RUN = [
+    "--subset",
+    "1000",
+    "--test-subset",
+    "200",
+    "--hidden",
+    "24",
+    "--z-dim",
+    "4",
+    "--a-dim",
+    "4",
+    "--eval-samples",
+    "2",
+    "--epochs",
+    "4",
+]
 # Runs `adgm` with torch.save patched to die (SIGKILL) halfway through its n-th checkpoint.
 KILL_DURING_WRITE = """
 import os, signal, sys, torch
@@ -35,23 +49,35 @@ sys.exit(main(sys.argv[1:]))
 
 def adgm_process(*args, log, script=None, env=None):
     """Start `adgm ARGS` (or `python -c script ARGS`) with stdout and stderr going to `log`."""
-    command = [sys.executable, "-c", script, *args] if script else [
-        sys.executable, "-m", "adgm.cli", *args]
+    command = (
+        [sys.executable, "-c", script, *args]
+        if script
+        else [sys.executable, "-m", "adgm.cli", *args]
+    )
     with open(log, "w") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
 
 
 def finish(run_dir):
-    result = subprocess.run([sys.executable, "-m", "adgm.cli", "train", "--resume",
-                             "--out", str(run_dir)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "adgm.cli", "train", "--resume", "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def comparable_metrics(run_dir):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
-            for row in rows]
+    return [
+        {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"} for row in rows
+    ]
 
 
 @pytest.fixture
@@ -87,8 +113,15 @@ def test_sigkill_at_random_moments_always_resumes_to_the_same_run(reference, tmp
 
 def test_sigkill_during_a_checkpoint_write_loses_nothing(reference, tmp_path):
     run_dir = tmp_path / "torn"
-    process = adgm_process("train", *RUN, "--out", str(run_dir), script=KILL_DURING_WRITE,
-                           env={"ADGM_TEST_DIE_AT_SAVE": "3"}, log=tmp_path / "log")
+    process = adgm_process(
+        "train",
+        *RUN,
+        "--out",
+        str(run_dir),
+        script=KILL_DURING_WRITE,
+        env={"ADGM_TEST_DIE_AT_SAVE": "3"},
+        log=tmp_path / "log",
+    )
     assert process.wait(timeout=600) == -signal.SIGKILL
     folder = run_dir / "checkpoints"
     assert (folder / "latest").read_text().strip() == "epoch-00002-step-00000.pt"

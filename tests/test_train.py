@@ -30,7 +30,9 @@ def tiny_run(**train_changes) -> tuple[RunConfig, object]:
     config = RunConfig(
         data=data_config,
         model=ModelConfig(hidden=(16,), z_dim=2, a_dim=2, x_dim=20, n_classes=3),
-        train=TrainConfig(**{"epochs": 4, "eval_samples": 5, "checkpoint_every": 1, **train_changes}),
+        train=TrainConfig(
+            **{"epochs": 4, "eval_samples": 5, "checkpoint_every": 1, **train_changes}
+        ),
     )
     data = split_semi_supervised(blobs(200, 0), blobs(60, 1), data_config, n_classes=3)
     return config, data
@@ -60,11 +62,14 @@ def test_resume_gives_bitwise_the_same_metrics_as_an_uninterrupted_run(tmp_path)
     second.fit(log=lambda _: None)
 
     def comparable(rows):
-        return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
-                for row in rows]
+        return [
+            {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
+            for row in rows
+        ]
 
     assert comparable(read_metrics(tmp_path / "resumed")) == comparable(
-        read_metrics(tmp_path / "straight"))
+        read_metrics(tmp_path / "straight")
+    )
     for key, value in straight.model.state_dict().items():
         assert torch.equal(value, second.model.state_dict()[key]), key
 
@@ -77,12 +82,17 @@ def test_checkpoint_is_self_describing_and_leaves_no_temp_files(tmp_path):
     state = load_latest_checkpoint(tmp_path)
     assert state["epoch"] == 1 and state["step"] == 0
     assert set(state) >= {"model", "optimizer", "config", "rng", "partial"}
-    assert RunConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == \
-        trainer.config
+    assert RunConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == trainer.config
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoints", "command.txt", "config.json", "metrics.jsonl"]
+        "checkpoints",
+        "command.txt",
+        "config.json",
+        "metrics.jsonl",
+    ]
     assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
-        "epoch-00001-step-00000.pt", POINTER]
+        "epoch-00001-step-00000.pt",
+        POINTER,
+    ]
 
 
 def test_a_fresh_run_refuses_to_overwrite_an_existing_one(tmp_path):
@@ -117,7 +127,9 @@ def test_only_the_newest_checkpoints_are_kept_and_a_corrupt_latest_falls_back(tm
     trainer.fit(log=lambda _: None)
     folder = tmp_path / FOLDER
     assert sorted(p.name for p in folder.glob("*.pt")) == [
-        "epoch-00004-step-00000.pt", "epoch-00005-step-00000.pt"]
+        "epoch-00004-step-00000.pt",
+        "epoch-00005-step-00000.pt",
+    ]
     assert (folder / POINTER).read_text().strip() == "epoch-00005-step-00000.pt"
     (folder / "epoch-00005-step-00000.pt").write_bytes(b"torn write")
     assert load_latest_checkpoint(tmp_path)["epoch"] == 4
@@ -148,11 +160,14 @@ def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path):
     resumed.fit(log=lambda _: None)
 
     def comparable(rows):
-        return [{k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
-                for row in rows]
+        return [
+            {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
+            for row in rows
+        ]
 
     assert comparable(read_metrics(tmp_path / "stopped")) == comparable(
-        read_metrics(tmp_path / "straight"))
+        read_metrics(tmp_path / "straight")
+    )
 
 
 def test_divergence_stops_with_a_clear_message(tmp_path):
@@ -161,7 +176,9 @@ def test_divergence_stops_with_a_clear_message(tmp_path):
     trainer.start()
     with torch.no_grad():
         next(trainer.model.parameters()).fill_(float("nan"))
-    with pytest.raises(AdgmError, match="diverged at epoch 1, step 1: the loss or a gradient is not finite"):
+    with pytest.raises(
+        AdgmError, match="diverged at epoch 1, step 1: the loss or a gradient is not finite"
+    ):
         trainer.fit(log=lambda _: None)
 
 

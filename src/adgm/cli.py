@@ -42,7 +42,7 @@ HELP = {
     "beta2": "Adam beta2",
     "lr_decay": "learning-rate factor applied every --lr-decay-every epochs",
     "lr_decay_every": "epochs between learning-rate decays",
-    "clip_grad_norm": "clip the gradients' total norm to this (released code: 5); 'none' to turn off",
+    "clip_grad_norm": "clip the gradients' total norm to this (released code: 5); 'none': off",
     "clip_grad_value": "then clip each gradient element to +-this (released code: 1); 'none' off",
     "eval_samples": "samples of a when predicting (paper: 100)",
     "eval_every": "epochs between test-error evaluations",
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adgm: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("adgm: interrupted; the last checkpoint is kept (resume with --resume)",
-              file=sys.stderr)
+        print(
+            "adgm: interrupted; the last checkpoint is kept (resume with --resume)", file=sys.stderr
+        )
         return 130
     except Exception as exc:
         from adgm.train import TrainingInterrupted
@@ -83,14 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (defaults: the paper's setup)")
     add_config_flags(train)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its latest checkpoint")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
+    )
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser("evaluate", help="test error of a trained run")
     evaluate.add_argument("run_dir", type=Path)
-    evaluate.add_argument("--samples", type=int, default=None,
-                          help="samples of a (default: the run's eval_samples)")
+    evaluate.add_argument(
+        "--samples", type=int, default=None, help="samples of a (default: the run's eval_samples)"
+    )
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -104,23 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     plots = plot.add_subparsers(dest="figure", required=True)
     curves = plots.add_parser("curves", help="Figure 2a: test error per epoch of several runs")
     curves.add_argument("run_dirs", type=Path, nargs="+")
-    curves.add_argument("--out", type=Path, default=None,
-                        help="PNG path (default: curves.png in the first run folder)")
+    curves.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="PNG path (default: curves.png in the first run folder)",
+    )
     curves.set_defaults(handler=run_plot_curves)
     units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")
     units.add_argument("run_dir", type=Path)
-    units.add_argument("--threshold", type=float, default=0.01, help="KL above which a unit is active")
+    units.add_argument(
+        "--threshold", type=float, default=0.01, help="KL above which a unit is active"
+    )
     units.add_argument("--device", default="cpu")
     units.set_defaults(handler=run_plot_active_units)
 
     reproduce = commands.add_parser("reproduce", help="the paper's experiments")
     experiments = reproduce.add_subparsers(dest="experiment", required=True)
     table1 = experiments.add_parser(
-        "table1", help="Table 1: test error of ADGM 1 MC, ADGM 10 MC and M2 over seeds")
+        "table1", help="Table 1: test error of ADGM 1 MC, ADGM 10 MC and M2 over seeds"
+    )
     add_config_flags(table1)
     table1.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    table1.add_argument("--variants", nargs="+", default=["adgm:1", "adgm:10", "m2:1"],
-                        help="model:mc_samples pairs to train")
+    table1.add_argument(
+        "--variants",
+        nargs="+",
+        default=["adgm:1", "adgm:10", "m2:1"],
+        help="model:mc_samples pairs to train",
+    )
     table1.add_argument("--out", type=Path, default=Path("runs/table1"), help="folder of the runs")
     table1.set_defaults(handler=run_reproduce_table1)
     return parser
@@ -141,16 +155,24 @@ def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
     dest = f"{section}.{field.name}"
     help_text = f"{HELP[field.name]} (default: {field.default})"
     if field.name == "hidden":
-        group.add_argument(flag, dest=dest, type=int, nargs="+", default=None, metavar="UNITS",
-                           help=help_text)
+        group.add_argument(
+            flag, dest=dest, type=int, nargs="+", default=None, metavar="UNITS", help=help_text
+        )
     elif isinstance(field.default, bool):
-        group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
-                           help=help_text)
+        group.add_argument(
+            flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
+        )
     elif field.name == "name":
         group.add_argument(flag, dest=dest, choices=MODEL_NAMES, default=None, help=help_text)
     else:
-        group.add_argument(flag, dest=dest, type=_field_parser(field), default=None,
-                           metavar=name.upper(), help=help_text)
+        group.add_argument(
+            flag,
+            dest=dest,
+            type=_field_parser(field),
+            default=None,
+            metavar=name.upper(),
+            help=help_text,
+        )
 
 
 def _field_parser(field: dataclasses.Field):
@@ -205,8 +227,10 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     else:
         trainer.start("adgm " + shlex.join(argv))
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    print(f"{config.model.name}: {n_params:,} parameters, alpha={trainer.alpha:g}, "
-          f"{config.train.mc_samples} MC sample(s), device {trainer.device}, run folder {out}")
+    print(
+        f"{config.model.name}: {n_params:,} parameters, alpha={trainer.alpha:g}, "
+        f"{config.train.mc_samples} MC sample(s), device {trainer.device}, run folder {out}"
+    )
     trainer.fit()
     return 0
 
@@ -217,8 +241,10 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
         flags = ", ".join("--" + k.split(".", 1)[1].replace("_", "-") for k in changed)
-        raise AdgmError(f"--resume keeps the run's settings; only --epochs and --device may be "
-                        f"given (got {flags})")
+        raise AdgmError(
+            f"--resume keeps the run's settings; only --epochs and --device may be "
+            f"given (got {flags})"
+        )
     return args
 
 
@@ -240,8 +266,9 @@ def run_sample(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.train import load_trained_model
 
     _, model, epoch = load_trained_model(args.run_dir)
-    path = plot_samples(model, args.run_dir / "samples.png", per_class=args.per_class,
-                        seed=args.seed)
+    path = plot_samples(
+        model, args.run_dir / "samples.png", per_class=args.per_class, seed=args.seed
+    )
     print(f"wrote {path} (epoch {epoch})")
     return 0
 
@@ -267,8 +294,12 @@ def run_plot_active_units(args: argparse.Namespace, argv: list[str]) -> int:
     data = load_mnist_semi_supervised(config.data, device=args.device)
     kl = kl_per_unit(model, data.x_test)
     counts = {name: active_units(values, args.threshold) for name, values in kl.items()}
-    report = {"epoch": epoch, "threshold": args.threshold, "active": counts,
-              "kl_per_unit": {name: values.tolist() for name, values in kl.items()}}
+    report = {
+        "epoch": epoch,
+        "threshold": args.threshold,
+        "active": counts,
+        "kl_per_unit": {name: values.tolist() for name, values in kl.items()},
+    }
     atomic_write_text(args.run_dir / "active-units.json", json.dumps(report, indent=1))
     path = plot_active_units(kl, args.run_dir / "active-units.png", threshold=args.threshold)
     print(f"active units: {counts}; wrote {path} and active-units.json")

@@ -86,8 +86,14 @@ class TrainConfig:
     device: str = "cpu"
 
     def validate(self) -> None:
-        for name in ("epochs", "mc_samples", "eval_samples", "eval_every", "checkpoint_every",
-                     "keep_checkpoints"):
+        for name in (
+            "epochs",
+            "mc_samples",
+            "eval_samples",
+            "eval_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+        ):
             _positive(name, getattr(self, name))
         if self.lr <= 0:
             raise AdgmError(f"lr must be positive, got {self.lr}")

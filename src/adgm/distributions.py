@@ -19,11 +19,14 @@ def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
     Computed as -BCE-with-logits, which is exact for large |l| (no clipping needed).
     """
-    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(
+        -1
+    )
 
 
 def log_normal_diag(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(x | mu, diag exp(logvar)) = -1/2 sum_d [log 2pi + logvar_d + (x_d - mu_d)^2 / var_d]."""
+    """log N(x | mu, diag exp(logvar)) = -1/2 sum_d [log 2pi + logvar_d + (x_d - mu_d)^2 / var_d]
+    (var_d = exp(logvar_d))."""
     return -0.5 * (_LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar)).sum(-1)
 
 

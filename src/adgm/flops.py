@@ -46,8 +46,9 @@ def forward_macs(config: ModelConfig, batch: int, n_samples: int, *, labelled: b
     return MacCount(total, 3 * x_part)
 
 
-def step_flops(config: ModelConfig, labelled_batch: int, unlabelled_batch: int,
-               n_samples: int) -> int:
+def step_flops(
+    config: ModelConfig, labelled_batch: int, unlabelled_batch: int, n_samples: int
+) -> int:
     """FLOPs of one training step (forward and backward), 2 FLOPs a multiply-add."""
     flops = 0
     for batch, labelled in ((labelled_batch, True), (unlabelled_batch, False)):

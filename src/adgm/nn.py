@@ -47,7 +47,10 @@ class MultiInputMLP(nn.Module):
         super().__init__()
         first = hidden[0]
         self.input_maps = nn.ModuleList(
-            [glorot_linear(d, first, gain=RELU_GAIN, bias=(i == 0)) for i, d in enumerate(input_dims)]
+            [
+                glorot_linear(d, first, gain=RELU_GAIN, bias=(i == 0))
+                for i, d in enumerate(input_dims)
+            ]
         )
         self.layers = nn.ModuleList(
             [glorot_linear(h_in, h_out, gain=RELU_GAIN) for h_in, h_out in zip(hidden, hidden[1:])]

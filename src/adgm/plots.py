@@ -72,8 +72,9 @@ def class_samples(model: GenerativeClassifier, per_class: int, seed: int) -> tor
     return torch.sigmoid(model.p_x_logits(z)).transpose(0, 1).cpu()
 
 
-def plot_samples(model: GenerativeClassifier, path: Path, *, per_class: int = 10,
-                 seed: int = 0) -> Path:
+def plot_samples(
+    model: GenerativeClassifier, path: Path, *, per_class: int = 10, seed: int = 0
+) -> Path:
     """Figure 2b: a grid with one row per class y of images drawn from p(x|z,y)."""
     images = class_samples(model, per_class, seed)
     side = math.isqrt(images.shape[-1])

@@ -31,8 +31,9 @@ def parse_variants(texts: list[str]) -> list[tuple[str, int]]:
     for text in texts:
         name, _, samples = text.partition(":")
         if name not in MODEL_NAMES or not samples.isdigit() or int(samples) < 1:
-            raise AdgmError(f"variant {text!r} is not MODEL:MC_SAMPLES with MODEL in "
-                            f"{', '.join(MODEL_NAMES)}")
+            raise AdgmError(
+                f"variant {text!r} is not MODEL:MC_SAMPLES with MODEL in {', '.join(MODEL_NAMES)}"
+            )
         variants.append((name, int(samples)))
     return variants
 
@@ -48,8 +49,9 @@ def train_or_resume(config: RunConfig, run_dir: Path) -> list[dict]:
     return read_metrics(run_dir)
 
 
-def run_table1(base: RunConfig, variants: list[tuple[str, int]], seeds: list[int],
-               out: Path) -> str:
+def run_table1(
+    base: RunConfig, variants: list[tuple[str, int]], seeds: list[int], out: Path
+) -> str:
     """Train every variant for every seed; write and return ``table1.md``."""
     lines = [
         f"Test error on MNIST with {base.data.n_labels} labels after {base.train.epochs} epochs "
@@ -73,9 +75,11 @@ def run_table1(base: RunConfig, variants: list[tuple[str, int]], seeds: list[int
             seconds += sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows)
         spread = statistics.stdev(errors) if len(errors) > 1 else 0.0
         paper = PAPER_TABLE1.get((name, samples), "-")
-        lines.append(f"| {MODEL_TITLES[name]} ({samples} MC) | {statistics.mean(errors):.2f}% "
-                     f"(± {spread:.2f}) | {paper} | {base.train.epochs} | {len(seeds)} | "
-                     f"{seconds:.0f} |")
+        lines.append(
+            f"| {MODEL_TITLES[name]} ({samples} MC) | {statistics.mean(errors):.2f}% "
+            f"(± {spread:.2f}) | {paper} | {base.train.epochs} | {len(seeds)} | "
+            f"{seconds:.0f} |"
+        )
     table = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "table1.md", table)

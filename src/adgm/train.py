@@ -85,8 +85,8 @@ class Trainer:
             self.model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2)
         )
         self.batch_generator = torch.Generator().manual_seed(train.seed)
-        self.alpha = train.alpha if train.alpha is not None else default_alpha(
-            len(self.data.x_unlabelled)
+        self.alpha = (
+            train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
         )
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed in the current epoch
@@ -135,8 +135,11 @@ class Trainer:
             "alpha": self.alpha,
             "partial": self.partial,
             "partial_seconds": self.partial_seconds,
-            "rng": {"torch": torch.get_rng_state(), "batches": self.batch_generator.get_state(),
-                    "epoch_start": self.epoch_start_rng},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "batches": self.batch_generator.get_state(),
+                "epoch_start": self.epoch_start_rng,
+            },
         }
         return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
 
@@ -175,49 +178,80 @@ class Trainer:
         # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
         # they stay on the device (no sync per step).
         totals = self.partial.to(self.device)
-        bar = tqdm(self._epoch_batches(n_steps), total=n_steps, initial=self.step,
-                   desc=f"epoch {self.epoch + 1}", leave=False, disable=None, file=sys.stderr)
+        bar = tqdm(
+            self._epoch_batches(n_steps),
+            total=n_steps,
+            initial=self.step,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            disable=None,
+            file=sys.stderr,
+        )
         start = time.perf_counter()
         for x_l, y_l, x_u in bar:
-            terms = self.step_once(x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step "
-                                   f"{self.step + 1}")
+            terms = self.step_once(
+                x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step {self.step + 1}"
+            )
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
             if self.stop_requested and self.step < n_steps:
                 self._keep_partial(totals, time.perf_counter() - start)
                 path = self.save()
-                raise TrainingInterrupted(f"stopped at epoch {self.epoch + 1}, step {self.step}; "
-                                          f"checkpoint {path}")
+                raise TrainingInterrupted(
+                    f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
+                )
         self._keep_partial(totals, time.perf_counter() - start)
         loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
         seconds = self.partial_seconds
-        self.epoch, self.step, self.partial, self.partial_seconds = self.epoch + 1, 0, torch.zeros(4), 0.0
-        return {"epoch": self.epoch, "J": loss, "L": labelled, "clf": classification,
-                "U": unlabelled, "lr": learning_rate(self.config, self.epoch - 1),
-                "seconds": seconds, "steps_per_s": n_steps / seconds}
+        self.epoch, self.step, self.partial, self.partial_seconds = (
+            self.epoch + 1,
+            0,
+            torch.zeros(4),
+            0.0,
+        )
+        return {
+            "epoch": self.epoch,
+            "J": loss,
+            "L": labelled,
+            "clf": classification,
+            "U": unlabelled,
+            "lr": learning_rate(self.config, self.epoch - 1),
+            "seconds": seconds,
+            "steps_per_s": n_steps / seconds,
+        }
 
     def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
         self.partial = totals.cpu()
         self.partial_seconds += seconds
 
-    def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *,
-                  where: str = ""):
+    def step_once(
+        self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, where: str = ""
+    ):
         """One Adam step on the loss of `adgm.objectives.objective`; returns its terms.
 
         A non-finite loss or gradient stops training (AdgmError naming `where`) before the
         update, so the model and the last checkpoint stay as they were.
         """
         train = self.config.train
-        terms = objective(self.model, x_l, y_l, x_u, alpha=self.alpha,
-                          n_samples=train.mc_samples, analytic_kl=train.analytic_kl)
+        terms = objective(
+            self.model,
+            x_l,
+            y_l,
+            x_u,
+            alpha=self.alpha,
+            n_samples=train.mc_samples,
+            analytic_kl=train.analytic_kl,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), train.clip_grad_norm or math.inf)
+            self.model.parameters(), train.clip_grad_norm or math.inf
+        )
         if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
             raise AdgmError(
                 f"training diverged at {where}: the loss or a gradient is not finite; "
-                f"the last good checkpoint is kept in {self.run_dir / FOLDER}")
+                f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
+            )
         if train.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_grad_value)
         self.optimizer.step()
@@ -227,11 +261,15 @@ class Trainer:
         """Test (and validation) error with eval_samples draws of a."""
         samples = self.config.train.eval_samples
         start = time.perf_counter()
-        result = {"test_error": error_rate(self.model, self.data.x_test, self.data.y_test,
-                                           n_samples=samples)}
+        result = {
+            "test_error": error_rate(
+                self.model, self.data.x_test, self.data.y_test, n_samples=samples
+            )
+        }
         if self.data.x_valid is not None:
-            result["valid_error"] = error_rate(self.model, self.data.x_valid, self.data.y_valid,
-                                               n_samples=samples)
+            result["valid_error"] = error_rate(
+                self.model, self.data.x_valid, self.data.y_valid, n_samples=samples
+            )
         result["eval_seconds"] = time.perf_counter() - start
         return result
 
@@ -281,9 +319,11 @@ def _stop_on_first_interrupt(trainer: Trainer):
 
 def format_row(row: dict[str, float], epochs: int) -> str:
     """One human-readable line per epoch."""
-    text = (f"epoch {row['epoch']}/{epochs}  J={row['J']:.2f}  L={row['L']:.2f}  "
-            f"clf={row['clf']:.4f}  U={row['U']:.2f}  {row['seconds']:.1f}s "
-            f"({row['steps_per_s']:.1f} steps/s)")
+    text = (
+        f"epoch {row['epoch']}/{epochs}  J={row['J']:.2f}  L={row['L']:.2f}  "
+        f"clf={row['clf']:.4f}  U={row['U']:.2f}  {row['seconds']:.1f}s "
+        f"({row['steps_per_s']:.1f} steps/s)"
+    )
     if "test_error" in row:
         text += f"  test error {100 * row['test_error']:.2f}%"
     if "valid_error" in row:
@@ -308,8 +348,11 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
     """Drop metrics rows of epochs after the checkpoint (they will be trained again)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if _parsed_epoch(line) is not None and _parsed_epoch(line) <= epochs_done]
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if _parsed_epoch(line) is not None and _parsed_epoch(line) <= epochs_done
+    ]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
@@ -341,7 +384,9 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
-def load_trained_model(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, GenerativeClassifier, int]:
+def load_trained_model(
+    run_dir: Path, device: str = "cpu"
+) -> tuple[RunConfig, GenerativeClassifier, int]:
     """(config, model with the latest checkpoint's weights, epochs trained) of a run folder."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)

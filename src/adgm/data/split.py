@@ -7,7 +7,9 @@ import numpy as np
 from adgm.errors import AdgmError
 
 
-def balanced_label_indices(labels: np.ndarray, n_labels: int, n_classes: int, seed: int) -> np.ndarray:
+def balanced_label_indices(
+    labels: np.ndarray, n_labels: int, n_classes: int, seed: int
+) -> np.ndarray:
     """Indices of n_labels points, n_labels / n_classes from each class, drawn with `seed`.
 
     Raises AdgmError if n_labels is not a multiple of n_classes or a class has too few points.

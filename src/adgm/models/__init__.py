@@ -18,5 +18,12 @@ def build_model(config: ModelConfig) -> GenerativeClassifier:
     return MODELS[config.name](config)
 
 
-__all__ = ["ADGM", "M2", "MODELS", "Auxiliary", "DeterministicAuxADGM", "GenerativeClassifier",
-           "build_model"]
+__all__ = [
+    "ADGM",
+    "M2",
+    "MODELS",
+    "Auxiliary",
+    "DeterministicAuxADGM",
+    "GenerativeClassifier",
+    "build_model",
+]

@@ -1,4 +1,4 @@
-"""The Auxiliary Deep Generative Model (Maaløe et al. 2016, eqs. 5-6) and its deterministic ablation.
+"""The Auxiliary Deep Generative Model (Maaløe et al. 2016, eqs. 5-6) and its ablation.
 
 Generative model: p(a) p(y) p(z) p(x|y,z), p(a) = N(0, I).
 Inference model: q(a|x) q(z|y,x), classifier q(y|a,x):

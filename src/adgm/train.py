@@ -98,11 +98,14 @@ class Trainer:
     # ----- run folder -------------------------------------------------------------------------
     def start(self, command: str = "") -> None:
         """Create a fresh run folder; refuse to overwrite a run that has metrics already."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         if (self.run_dir / METRICS).exists() or has_checkpoint(self.run_dir):
             raise AdgmError(f"{self.run_dir} already holds a run; use --resume or another --out")
-        atomic_write_text(self.run_dir / CONFIG, json.dumps(self.config.to_dict(), indent=2))
-        atomic_write_text(self.run_dir / "command.txt", command + "\n")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG, json.dumps(self.config.to_dict(), indent=2))
+            atomic_write_text(self.run_dir / "command.txt", command + "\n")
+        except OSError as exc:
+            raise AdgmError(f"cannot write the run folder {self.run_dir}: {exc}") from None
 
     def resume(self) -> None:
         """Restore everything from the latest complete checkpoint of the run folder."""
@@ -141,7 +144,13 @@ class Trainer:
                 "epoch_start": self.epoch_start_rng,
             },
         }
-        return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
+        try:
+            return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
+        except OSError as exc:
+            raise AdgmError(
+                f"cannot write a checkpoint in {self.run_dir / FOLDER} ({exc}); "
+                "the previous checkpoints are intact"
+            ) from None
 
     # ----- training ---------------------------------------------------------------------------
     def _epoch_batches(self, n_steps: int):

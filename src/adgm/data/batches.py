@@ -53,6 +53,13 @@ def split_semi_supervised(
     unlabelled set as a validation set before the labelled subset is drawn.
     """
     config.validate()
+    validate_dataset(train, n_classes, "training set")
+    validate_dataset(test, n_classes, "test set")
+    if train.images.shape[1] != test.images.shape[1]:
+        raise AdgmError(
+            f"training images have {train.images.shape[1]} features, "
+            f"test images {test.images.shape[1]}"
+        )
     if config.subset is not None:
         train = Dataset(train.images[: config.subset], train.labels[: config.subset])
     if config.test_subset is not None:
@@ -77,6 +84,34 @@ def split_semi_supervised(
         y_valid=None if valid is None else tensor(valid.labels),
         n_classes=n_classes,
     )
+
+
+def validate_dataset(data: Dataset, n_classes: int, name: str) -> None:
+    """Check what the models assume of a data set; an AdgmError names the first problem.
+
+    images: (N, D) finite values in [0, 1] (Bernoulli means); labels: (N,) integers in
+    [0, n_classes).
+    """
+    images, labels = np.asarray(data.images), np.asarray(data.labels)
+    if images.ndim != 2 or images.shape[0] == 0 or images.shape[1] == 0:
+        raise AdgmError(f"{name}: images must be a non-empty (N, D) array, got {images.shape}")
+    if labels.shape != (images.shape[0],):
+        raise AdgmError(f"{name}: {images.shape[0]} images but labels of shape {labels.shape}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise AdgmError(f"{name}: images must be floating point in [0, 1], got {images.dtype}")
+    if not np.all(np.isfinite(images)):
+        raise AdgmError(f"{name}: images contain NaN or infinite values")
+    if images.min() < 0 or images.max() > 1:
+        raise AdgmError(
+            f"{name}: pixel values must lie in [0, 1] (Bernoulli means), "
+            f"found [{images.min():g}, {images.max():g}]"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise AdgmError(f"{name}: labels must be integers, got {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise AdgmError(
+            f"{name}: labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}"
+        )
 
 
 def _hold_out(train: Dataset, n_validation: int, seed: int) -> tuple[Dataset, Dataset | None]:

@@ -19,9 +19,12 @@ LABEL_MAGIC = 0x00000801
 def md5_of(path: Path) -> str:
     """The md5 hex digest of a file's bytes."""
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise AdgmError(f"cannot read {path}: {exc.strerror or exc}") from None
     return digest.hexdigest()
 
 

@@ -15,6 +15,8 @@ def balanced_label_indices(
     Raises AdgmError if n_labels is not a multiple of n_classes or a class has too few points.
     Returns the indices sorted by class, then by draw order (deterministic for a seed).
     """
+    if n_labels < n_classes:
+        raise AdgmError(f"n_labels={n_labels} is fewer than the number of classes ({n_classes})")
     if n_labels % n_classes != 0:
         raise AdgmError(
             f"n_labels={n_labels} is not a multiple of the number of classes ({n_classes})"

@@ -189,3 +189,46 @@ def test_training_on_blobs_beats_chance(tmp_path):
     rows = trainer.fit(log=lambda _: None)
     assert rows[-1]["test_error"] < 0.2  # chance is 2/3
     assert rows[-1]["U"] < rows[0]["U"]  # the bound improves
+
+
+def test_opt_in_rollback_restores_the_last_checkpoint_and_lowers_the_lr(tmp_path, monkeypatch):
+    import adgm.train
+
+    config, data = tiny_run(epochs=4, rollbacks=2, rollback_lr_factor=0.5)
+    steps_per_epoch = 200 // 20
+    calls = {"n": 0}
+    real_objective = adgm.train.objective
+
+    def nan_once_in_epoch_3(*args, **kwargs):  # the 5th step of epoch 3 diverges, once
+        calls["n"] += 1
+        terms = real_objective(*args, **kwargs)
+        if calls["n"] == 2 * steps_per_epoch + 5:
+            return terms._replace(loss=terms.loss * float("nan"))
+        return terms
+
+    monkeypatch.setattr(adgm.train, "objective", nan_once_in_epoch_3)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    messages = []
+    rows = trainer.fit(log=messages.append)
+
+    rollback = [m for m in messages if "rollback 1/2" in m]
+    assert len(rollback) == 1 and "diverged at epoch 3, step 5" in rollback[0]
+    assert "back to epoch 2, step 0" in rollback[0]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == [1, 2, 3, 4]
+    assert [r["lr"] for r in rows] == pytest.approx([3e-4, 3e-4, 1.5e-4, 1.5e-4])
+    assert load_latest_checkpoint(tmp_path)["lr_scale"] == 0.5
+
+
+def test_rollbacks_run_out_and_then_the_run_stops(tmp_path):
+    config, data = tiny_run(epochs=2, rollbacks=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    with torch.no_grad():  # every step diverges, so does the retry from the start checkpoint
+        trainer.model.z_head.mu.weight.fill_(float("nan"))
+    trainer.save()
+    messages = []
+    with pytest.raises(AdgmError, match="diverged at epoch 1, step 1"):
+        trainer.fit(log=messages.append)
+    assert len([m for m in messages if "rollback 1/1" in m]) == 1

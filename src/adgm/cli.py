@@ -49,6 +49,9 @@ HELP = {
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
     "keep_checkpoints": "how many of the newest checkpoint files to keep",
     "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
+    "rollbacks": "on a NaN/inf loss or gradient, roll back to the last checkpoint with a lower "
+    "lr at most this many times (0: stop at once)",
+    "rollback_lr_factor": "learning-rate factor applied at each rollback",
     "seed": "training seed (initialisation, batches, binarisation, samples)",
     "device": "cpu, cuda or cuda:N",
 }

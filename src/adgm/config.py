@@ -82,6 +82,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # the newest K checkpoint files are kept
     max_steps_per_epoch: int | None = None  # cut epochs short (tests, smoke runs)
+    rollbacks: int = 0  # on a non-finite loss: 0 stops; N > 0 rolls back at most N times ...
+    rollback_lr_factor: float = 0.5  # ... to the last checkpoint, the lr multiplied by this
     seed: int = 0
     device: str = "cpu"
 
@@ -101,6 +103,10 @@ class TrainConfig:
             raise AdgmError(f"alpha must be >= 0, got {self.alpha}")
         if self.max_steps_per_epoch is not None:
             _positive("max_steps_per_epoch", self.max_steps_per_epoch)
+        if self.rollbacks < 0:
+            raise AdgmError(f"rollbacks must be >= 0, got {self.rollbacks}")
+        if not 0 < self.rollback_lr_factor < 1:
+            raise AdgmError(f"rollback_lr_factor must lie in (0, 1), got {self.rollback_lr_factor}")
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,10 @@ class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
 
 
+class TrainingDiverged(AdgmError):
+    """A non-finite loss or gradient; raised before the update, so no weight is touched."""
+
+
 class Trainer:
     """Trains one model on one data set, writing everything into `run_dir`.
 
@@ -93,6 +97,8 @@ class Trainer:
         self.epoch_start_rng = self.batch_generator.get_state()
         self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
         self.partial_seconds = 0.0
+        self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
+        self.rollbacks_done = 0
         self.stop_requested = False  # set by Ctrl-C: stop after the current step
 
     # ----- run folder -------------------------------------------------------------------------
@@ -125,6 +131,7 @@ class Trainer:
         self.epoch_start_rng = state["rng"]["epoch_start"]
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.partial, self.partial_seconds = state["partial"], float(state["partial_seconds"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
         _truncate_metrics(self.run_dir / METRICS, self.epoch)
 
     def save(self) -> Path:
@@ -138,6 +145,7 @@ class Trainer:
             "alpha": self.alpha,
             "partial": self.partial,
             "partial_seconds": self.partial_seconds,
+            "lr_scale": self.lr_scale,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "batches": self.batch_generator.get_state(),
@@ -170,6 +178,28 @@ class Trainer:
             next(batches)
         return batches
 
+    def current_lr(self) -> float:
+        """The schedule's lr for the current epoch times the rollbacks' lr_scale."""
+        return learning_rate(self.config, self.epoch) * self.lr_scale
+
+    def roll_back(self, reason: TrainingDiverged, log) -> None:
+        """Restore the latest checkpoint and lower the lr, or re-raise when none is left.
+
+        Everything is restored (weights, optimiser, RNG states, metrics file), so the run goes
+        on exactly as from that checkpoint except for the learning rate, lr_scale *= factor.
+        """
+        train = self.config.train
+        if self.rollbacks_done >= train.rollbacks or not has_checkpoint(self.run_dir):
+            raise reason
+        lowered = self.lr_scale * train.rollback_lr_factor
+        self.resume()
+        self.lr_scale = lowered
+        self.rollbacks_done += 1
+        log(
+            f"{reason}; rollback {self.rollbacks_done}/{train.rollbacks}: back to epoch "
+            f"{self.epoch}, step {self.step}, lr now {self.current_lr():.3g}"
+        )
+
     def steps_per_epoch(self) -> int:
         n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
         cap = self.config.train.max_steps_per_epoch
@@ -181,7 +211,7 @@ class Trainer:
         Raises TrainingInterrupted, after writing a checkpoint, when Ctrl-C was pressed.
         """
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.config, self.epoch)
+            group["lr"] = self.current_lr()
         self.model.train()
         n_steps = self.steps_per_epoch()
         # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
@@ -224,7 +254,7 @@ class Trainer:
             "L": labelled,
             "clf": classification,
             "U": unlabelled,
-            "lr": learning_rate(self.config, self.epoch - 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
             "steps_per_s": n_steps / seconds,
         }
@@ -257,7 +287,7 @@ class Trainer:
             self.model.parameters(), train.clip_grad_norm or math.inf
         )
         if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
-            raise AdgmError(
+            raise TrainingDiverged(
                 f"training diverged at {where}: the loss or a gradient is not finite; "
                 f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
             )
@@ -294,8 +324,15 @@ class Trainer:
     def _fit(self, log) -> list[dict[str, float]]:
         train = self.config.train
         rows = []
+        if train.rollbacks and not has_checkpoint(self.run_dir):
+            self.save()  # something to roll back to from the first epoch on
         while self.epoch < train.epochs:
-            row = self.train_epoch()
+            try:
+                row = self.train_epoch()
+            except TrainingDiverged as diverged:
+                self.roll_back(diverged, log)
+                rows = [r for r in rows if r["epoch"] <= self.epoch]
+                continue
             if self.epoch % train.eval_every == 0 or self.epoch == train.epochs:
                 row.update(self.evaluate())
             _append_metrics(self.run_dir / METRICS, row)

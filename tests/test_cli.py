@@ -55,6 +55,8 @@ def test_tiny_mnist_run_learns_and_resumes(mnist_dir, tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["epoch"] == 4 and 0 <= result["test_error"] < 0.6
+    changed = adgm("train", "--resume", "--out", str(out), "--model", "m2")
+    assert one_line_error(changed).endswith("may be given (got --model)")
 
 
 def one_line_error(result) -> str:

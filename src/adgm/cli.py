@@ -152,9 +152,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 _add_field_flag(group, section, field)
 
 
+def _flag_name(field_name: str) -> str:
+    """The command-line flag of a config field, e.g. 'name' -> '--model'."""
+    return "--" + RENAMED.get(field_name, field_name).replace("_", "-")
+
+
 def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
     name = RENAMED.get(field.name, field.name)
-    flag = "--" + name.replace("_", "-")
+    flag = _flag_name(field.name)
     dest = f"{section}.{field.name}"
     help_text = f"{HELP[field.name]} (default: {field.default})"
     if field.name == "hidden":
@@ -243,7 +248,7 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
     allowed = {"train.epochs", "train.device"}
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
-        flags = ", ".join("--" + k.split(".", 1)[1].replace("_", "-") for k in changed)
+        flags = ", ".join(_flag_name(k.split(".", 1)[1]) for k in changed)
         raise AdgmError(
             f"--resume keeps the run's settings; only --epochs and --device may be "
             f"given (got {flags})"

@@ -26,7 +26,10 @@ POINTER = "latest"
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call write(file) on a temp file beside `path`, fsync it, then rename it over `path`."""
+    """Write a temp file beside `path` with write(file), fsync it, rename it over `path`.
+
+    The folder is fsynced too, so the rename survives a power cut.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -35,9 +38,24 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -149,6 +149,19 @@ def test_analytic_and_monte_carlo_bounds_agree_in_expectation(bound):
     torch.testing.assert_close(analytic, monte_carlo, rtol=0, atol=0.15)
 
 
+def explicit_log_px(model, x, z):
+    """log p(x|z,y) for every label (z is (..., B, K, Z)) with torch.distributions."""
+    f = model.decode(z)
+    if model.config.likelihood == "gaussian":
+        return Normal(f, torch.exp(0.5 * model.x_logvar)).log_prob(x.unsqueeze(1)).sum(-1)
+    return Bernoulli(logits=f).log_prob(x.unsqueeze(1)).sum(-1)
+
+
+def real_batch(batch: int, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, TINY["x_dim"], dtype=torch.float64, generator=generator)
+
+
 def importance_sampled_log_px(model, x, n_samples):
     """log p(x) = log sum_y p(y) E_q(z|x,y)[p(z) p(x|y,z) / q(z|x,y)] (a integrates out: p(a)
     has no children), estimated with n_samples proposals z ~ q(z|x,y) per label."""
@@ -156,7 +169,7 @@ def importance_sampled_log_px(model, x, n_samples):
     mu_z, logvar_z = model.q_z(x)  # (B, K, Z)
     z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn(n_samples, *mu_z.shape, dtype=x.dtype)
     log_w = (
-        Bernoulli(logits=model.p_x_logits(z)).log_prob(x.unsqueeze(1)).sum(-1)
+        explicit_log_px(model, x, z)
         + Normal(0, 1).log_prob(z).sum(-1)
         - normal(mu_z, logvar_z).log_prob(z).sum(-1)
     )
@@ -164,26 +177,47 @@ def importance_sampled_log_px(model, x, n_samples):
     return torch.logsumexp(per_label - math.log(k), dim=-1)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_bound_is_below_importance_sampled_log_likelihood(name):
-    model = tiny_model(name, seed=4)
-    x = binary_batch(8, seed=5)
+LIKELIHOOD_CASES = [(name, "bernoulli") for name in MODEL_NAMES] + [("adgm", "gaussian")]
+
+
+def tiny_model_and_batch(name, likelihood, *, batch, seed, model_seed=0):
+    model = tiny_model(name, seed=model_seed, likelihood=likelihood)
+    if likelihood == "gaussian":
+        with torch.no_grad():  # a learned variance that is not all ones
+            model.x_logvar.copy_(torch.linspace(-0.5, 0.5, TINY["x_dim"]))
+        return model, real_batch(batch, seed=seed)
+    return model, binary_batch(batch, seed=seed)
+
+
+@pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)
+def test_bound_is_below_importance_sampled_log_likelihood(name, likelihood):
+    model, x = tiny_model_and_batch(name, likelihood, batch=8, seed=5, model_seed=4)
     with torch.no_grad():
         torch.manual_seed(0)
         log_px = importance_sampled_log_px(model, x, 20_000)
         elbo = -unlabelled_bound(model, x, n_samples=2_000)
     assert torch.all(elbo < log_px), (elbo, log_px)
-    # The gap is a KL divergence: positive but finite, and both are sensible log-probabilities.
-    assert torch.all(log_px < 0)
+    # The gap is a KL divergence: positive but finite, and both are sensible log-densities.
+    if likelihood == "bernoulli":
+        assert torch.all(log_px < 0)
     assert torch.all(log_px - elbo < 50)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_gradients_reach_every_parameter(name):
-    model = tiny_model(name)
-    x = binary_batch(6)
+def test_gaussian_likelihood_is_the_normal_density_with_learned_variance():
+    model, x = tiny_model_and_batch("adgm", "gaussian", batch=5, seed=2)
+    z = torch.randn(3, 5, TINY["z_dim"], dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    expected = Normal(model.decode(z, y), torch.exp(0.5 * model.x_logvar)).log_prob(x).sum(-1)
+    torch.testing.assert_close(model.log_px(x, z, y), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.x_mean(z, y), model.decode(z, y))
+
+
+@pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)
+def test_gradients_reach_every_parameter(name, likelihood):
+    model, x = tiny_model_and_batch(name, likelihood, batch=6, seed=1)
+    _, x_u = tiny_model_and_batch(name, likelihood, batch=6, seed=9)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
-    terms = objective(model, x, y, binary_batch(6, seed=9), alpha=2.0, n_samples=2)
+    terms = objective(model, x, y, x_u, alpha=2.0, n_samples=2)
     terms.loss.backward()
     for param_name, param in model.named_parameters():
         assert param.grad is not None, f"{param_name} gets no gradient"

@@ -15,10 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adgm.config import MODEL_NAMES, DataConfig, ModelConfig, RunConfig, TrainConfig
+from adgm.config import LIKELIHOODS, MODEL_NAMES, DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.errors import AdgmError
 
 HELP = {
+    "dataset": "mnist, fashion-mnist, or your own data: a .npz (X, y), a .csv with a label "
+    "column, or a folder with one sub-folder of images per class (+ unlabelled/)",
+    "test_data": "own data: a test set in the same format (a .npz may hold X_test, y_test)",
+    "label_column": "own data, CSV: the column of labels (empty or -1: unlabelled)",
     "data_dir": "folder with the four MNIST .gz files (default: $ADGM_DATA_DIR, then the cache)",
     "n_labels": "number of labelled training images, evenly across classes",
     "label_seed": "seed of the draw of labelled images",
@@ -33,6 +37,7 @@ HELP = {
     "a_dim": "units of the auxiliary a",
     "x_dim": "input size (set from the data)",
     "n_classes": "number of classes (set from the data)",
+    "likelihood": "p(x|z,y): bernoulli (data in [0, 1], binarised each epoch) or gaussian",
     "epochs": "total number of epochs (one epoch = one pass over the unlabelled set)",
     "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",
     "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
@@ -55,7 +60,8 @@ HELP = {
     "seed": "training seed (initialisation, batches, binarisation, samples)",
     "device": "cpu, cuda or cuda:N",
 }
-RENAMED = {"name": "model"}  # ModelConfig.name is --model on the command line
+CHOICES = {"name": MODEL_NAMES, "likelihood": LIKELIHOODS}
+RENAMED = {"name": "model", "dataset": "data"}  # ModelConfig.name is --model on the command line
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
@@ -170,8 +176,10 @@ def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
         group.add_argument(
             flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
         )
-    elif field.name == "name":
-        group.add_argument(flag, dest=dest, choices=MODEL_NAMES, default=None, help=help_text)
+    elif field.name in CHOICES:
+        group.add_argument(
+            flag, dest=dest, choices=CHOICES[field.name], default=None, help=help_text
+        )
     else:
         group.add_argument(
             flag,
@@ -257,12 +265,14 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
-    from adgm.data import load_mnist_semi_supervised
+    from adgm.data import load_data
     from adgm.evaluate import error_rate
     from adgm.train import load_trained_model
 
     config, model, epoch = load_trained_model(args.run_dir, args.device)
-    data = load_mnist_semi_supervised(config.data, device=args.device)
+    data = load_data(config.data, likelihood=config.model.likelihood, device=args.device)
+    if data.x_test is None:
+        raise AdgmError(f"{config.data.dataset} has no test set (give one with --test-data)")
     samples = args.samples or config.train.eval_samples
     error = error_rate(model, data.x_test, data.y_test, n_samples=samples)
     print(json.dumps({"epoch": epoch, "samples": samples, "test_error": error}))
@@ -293,14 +303,15 @@ def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
 
 def run_plot_active_units(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.checkpoint import atomic_write_text
-    from adgm.data import load_mnist_semi_supervised
+    from adgm.data import load_data
     from adgm.evaluate import active_units, kl_per_unit
     from adgm.plots import plot_active_units
     from adgm.train import load_trained_model
 
     config, model, epoch = load_trained_model(args.run_dir, args.device)
-    data = load_mnist_semi_supervised(config.data, device=args.device)
-    kl = kl_per_unit(model, data.x_test)
+    data = load_data(config.data, likelihood=config.model.likelihood, device=args.device)
+    x = data.x_test if data.x_test is not None else data.x_unlabelled
+    kl = kl_per_unit(model, x)
     counts = {name: active_units(values, args.threshold) for name, values in kl.items()}
     report = {
         "epoch": epoch,

@@ -13,12 +13,16 @@ from typing import Any
 from adgm.errors import AdgmError
 
 MODEL_NAMES = ("adgm", "adgm-det", "m2")
+LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data comes from and how it is split and batched."""
 
+    dataset: str = "mnist"  # "mnist", "fashion-mnist", or a .npz / .csv / image folder path
+    test_data: str | None = None  # own data: a test set in the same format
+    label_column: str = "label"  # own data, CSV: the column of labels (empty or -1: unlabelled)
     data_dir: str | None = None  # None: $ADGM_DATA_DIR, then the user cache (download there)
     n_labels: int = 100  # labelled images, evenly across the classes
     label_seed: int = 0  # seed of the labelled-subset draw (independent of training seed)
@@ -50,10 +54,15 @@ class ModelConfig:
     a_dim: int = 100
     x_dim: int = 784
     n_classes: int = 10
+    likelihood: str = "auto"  # p(x|z,y): "bernoulli" ([0, 1] data), "gaussian" (real), "auto"
 
     def validate(self) -> None:
         if self.name not in MODEL_NAMES:
             raise AdgmError(f"unknown model {self.name!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise AdgmError(
+                f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}"
+            )
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise AdgmError(f"hidden layer sizes must be positive, got {self.hidden}")
         for name in ("z_dim", "a_dim", "x_dim"):

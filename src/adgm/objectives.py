@@ -40,7 +40,6 @@ import torch.nn.functional as F
 
 from adgm.distributions import (
     kl_normal_standard_normal,
-    log_bernoulli,
     log_normal_diag,
     log_standard_normal,
     log_uniform_categorical,
@@ -99,7 +98,7 @@ def labelled_bound(
     mu_z, logvar_z = model.q_z(x, y)  # (B, Z)
     z = GaussianLayer.sample(mu_z, logvar_z, n_samples)  # (S, B, Z)
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B)
-    log_px = log_bernoulli(x, model.p_x_logits(z, y))  # (S, B)
+    log_px = model.log_px(x, z, y)  # (S, B)
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term  # (S, B)
 
     log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
@@ -122,7 +121,7 @@ def unlabelled_bound(
     mu_z, logvar_z = model.q_z(x)  # (B, K, Z): all labels
     z = GaussianLayer.sample(mu_z, logvar_z, n_samples)  # (S, B, K, Z)
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B, K)
-    log_px = log_bernoulli(x.unsqueeze(1), model.p_x_logits(z))  # (S, B, K)
+    log_px = model.log_px(x.unsqueeze(1), z)  # (S, B, K)
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term.unsqueeze(-1)
     # sum_y q(y|a_i,x) [elbo(a_i, y, z_yi) - log q(y|a_i,x)], then the mean over samples i
     per_sample = (log_qy.exp() * (elbo - log_qy)).sum(-1)  # (S, B)

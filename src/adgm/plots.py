@@ -69,7 +69,7 @@ def class_samples(model: GenerativeClassifier, per_class: int, seed: int) -> tor
     k, z_dim = model.n_classes, model.config.z_dim
     device = next(model.parameters()).device
     z = torch.randn(per_class, k, z_dim, generator=generator).to(device)  # label k on axis 1
-    return torch.sigmoid(model.p_x_logits(z)).transpose(0, 1).cpu()
+    return model.x_mean(z).transpose(0, 1).cpu()
 
 
 def plot_samples(

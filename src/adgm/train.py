@@ -29,7 +29,7 @@ from adgm.checkpoint import (
     save_checkpoint,
 )
 from adgm.config import RunConfig
-from adgm.data import SemiSupervisedData, epoch_batches, load_mnist_semi_supervised, steps_per_epoch
+from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
 from adgm.errors import AdgmError
 from adgm.evaluate import error_rate
 from adgm.models import build_model
@@ -78,9 +78,22 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, data: SemiSupervisedData | None = None):
         config.validate()
         self.device = resolve_device(config.train.device)
-        self.data = data or load_mnist_semi_supervised(config.data, device=str(self.device))
-        model_config = replace(config.model, x_dim=self.data.x_dim, n_classes=self.data.n_classes)
-        self.config = replace(config, model=model_config)
+        self.data = data or load_data(
+            config.data, likelihood=config.model.likelihood, device=str(self.device)
+        )
+        model_config = replace(
+            config.model,
+            x_dim=self.data.x_dim,
+            n_classes=self.data.n_classes,
+            likelihood=self.data.likelihood,
+        )
+        # Batches adapt to small data: at most every label, at most every unlabelled point.
+        data_config = replace(
+            config.data,
+            labelled_batch=min(config.data.labelled_batch, len(self.data.y_labelled)),
+            unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
+        )
+        self.config = replace(config, data=data_config, model=model_config)
         self.run_dir = Path(run_dir)
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
@@ -300,11 +313,11 @@ class Trainer:
         """Test (and validation) error with eval_samples draws of a."""
         samples = self.config.train.eval_samples
         start = time.perf_counter()
-        result = {
-            "test_error": error_rate(
+        result = {}
+        if self.data.x_test is not None:
+            result["test_error"] = error_rate(
                 self.model, self.data.x_test, self.data.y_test, n_samples=samples
             )
-        }
         if self.data.x_valid is not None:
             result["valid_error"] = error_rate(
                 self.model, self.data.x_valid, self.data.y_valid, n_samples=samples

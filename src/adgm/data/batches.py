@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from adgm.config import DataConfig
-from adgm.data.mnist import Dataset, load_mnist
+from adgm.data.mnist import Dataset, load_fashion_mnist, load_mnist
+from adgm.data.readers import OwnData, read_own_data
 from adgm.data.split import balanced_label_indices
 from adgm.errors import AdgmError
 
@@ -20,18 +21,25 @@ EVAL_BINARISATION_SEED = 20160217  # fixed: every run is evaluated on the same b
 class SemiSupervisedData:
     """Everything a run needs, as tensors on one device.
 
-    x_labelled (N_l, D) and x_unlabelled (N_u, D) hold grey levels in [0, 1]: they are binarised
-    afresh as batches are drawn. x_test and x_valid are binarised once, with a fixed seed.
+    With ``likelihood == "bernoulli"``, x_labelled (N_l, D) and x_unlabelled (N_u, D) hold grey
+    levels in [0, 1]: they are binarised afresh as batches are drawn, and x_test and x_valid are
+    binarised once, with a fixed seed. With "gaussian" all features are real numbers,
+    standardised with ``feature_mean`` and ``feature_std`` (D,) of the training set, and used as
+    they are. x_test is None when there is no test set (own data without one).
     """
 
     x_labelled: torch.Tensor
     y_labelled: torch.Tensor
     x_unlabelled: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
+    x_test: torch.Tensor | None
+    y_test: torch.Tensor | None
     x_valid: torch.Tensor | None
     y_valid: torch.Tensor | None
     n_classes: int
+    likelihood: str = "bernoulli"
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
 
     @property
     def x_dim(self) -> int:
@@ -133,6 +141,90 @@ def load_mnist_semi_supervised(config: DataConfig, *, device: str = "cpu") -> Se
     return split_semi_supervised(train, test, config, n_classes=10, device=device)
 
 
+IDX_DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+
+
+def load_data(
+    config: DataConfig, *, likelihood: str = "auto", device: str = "cpu"
+) -> SemiSupervisedData:
+    """The data set config.dataset names: "mnist", "fashion-mnist" or a path to own data.
+
+    MNIST-format sets are fully labelled: n_labels of them are drawn (the paper's split). Own
+    data (.npz, .csv or an image folder, see ``adgm.data.readers``) brings its own labels.
+    """
+    if config.dataset in IDX_DATASETS:
+        train, test = IDX_DATASETS[config.dataset](config.data_dir)
+        if likelihood not in ("auto", "bernoulli"):
+            raise AdgmError(
+                f"{config.dataset} images are grey levels: use the Bernoulli likelihood"
+            )
+        return split_semi_supervised(train, test, config, n_classes=10, device=device)
+    own = read_own_data(
+        config.dataset, test_path=config.test_data, label_column=config.label_column
+    )
+    return split_given_labels(own, config, likelihood=likelihood, device=device)
+
+
+def resolve_likelihood(requested: str, features: np.ndarray) -> str:
+    """ "auto" -> "bernoulli" for features in [0, 1] (grey levels), else "gaussian"."""
+    if requested == "auto":
+        inside = features.size > 0 and features.min() >= 0 and features.max() <= 1
+        return "bernoulli" if inside else "gaussian"
+    if requested == "bernoulli" and (features.min() < 0 or features.max() > 1):
+        raise AdgmError(
+            "the Bernoulli likelihood needs features in [0, 1], found "
+            f"[{features.min():g}, {features.max():g}]; use the Gaussian likelihood"
+        )
+    if requested not in ("bernoulli", "gaussian"):
+        raise AdgmError(f"unknown likelihood {requested!r}; use auto, bernoulli or gaussian")
+    return requested
+
+
+def split_given_labels(
+    own: OwnData, config: DataConfig, *, likelihood: str = "auto", device: str = "cpu"
+) -> SemiSupervisedData:
+    """Own data: rows with a label (>= 0) are the labelled set; all rows are the unlabelled set.
+
+    With the Gaussian likelihood every feature is standardised with the training set's mean and
+    standard deviation (a constant feature keeps its scale), test features alike.
+    """
+    train, test = own.train, own.test
+    n_classes = len(own.class_names)
+    labelled = np.flatnonzero(train.labels >= 0)
+    if n_classes < 2:
+        raise AdgmError(f"the data have labels of {n_classes} class(es); at least 2 are needed")
+    likelihood = resolve_likelihood(likelihood, train.images)
+    mean = std = None
+    x_train, x_test = train.images, None if test is None else test.images
+    if likelihood == "gaussian":
+        mean = x_train.mean(0)
+        std = np.where(x_train.std(0) > 1e-6, x_train.std(0), 1.0).astype(np.float32)
+        x_train = (x_train - mean) / std
+        x_test = None if test is None else (test.images - mean) / std
+    elif x_test is not None:
+        if x_test.min() < 0 or x_test.max() > 1:
+            raise AdgmError("test features must lie in [0, 1] like the training features")
+        x_test = binarise_fixed(x_test)
+
+    def tensor(array):
+        return None if array is None else torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+    return SemiSupervisedData(
+        x_labelled=tensor(x_train[labelled]),
+        y_labelled=tensor(train.labels[labelled]),
+        x_unlabelled=tensor(x_train),
+        x_test=tensor(x_test),
+        y_test=None if test is None else tensor(test.labels),
+        x_valid=None,
+        y_valid=None,
+        n_classes=n_classes,
+        likelihood=likelihood,
+        feature_mean=mean,
+        feature_std=std,
+        class_names=own.class_names,
+    )
+
+
 def steps_per_epoch(data: SemiSupervisedData, unlabelled_batch: int) -> int:
     """One epoch is one pass over the unlabelled set: N_u // unlabelled_batch steps."""
     return len(data.x_unlabelled) // unlabelled_batch
@@ -149,9 +241,10 @@ def epoch_batches(
     """Yield (x_labelled (B_l, D), y_labelled (B_l,), x_unlabelled (B_u, D)) binary batches.
 
     The unlabelled set is shuffled once per epoch and each image is binarised by a fresh
-    Bernoulli draw when its batch is made (so once per epoch). The labelled half is the whole
-    labelled set when labelled_batch equals its size (the paper: 100 of 100), otherwise a random
-    subset per step; it is binarised afresh at every step, as in the authors' released code.
+    Bernoulli draw when its batch is made (so once per epoch); Gaussian data are used as they are.
+    The labelled half is the whole labelled set when labelled_batch equals its size (the paper:
+    100 of 100), otherwise a random subset per step; it is binarised afresh at every step, as in
+    the authors' released code.
     All randomness comes from `generator`, so a seeded generator gives the same batches.
     """
     n_labelled = len(data.y_labelled)
@@ -169,8 +262,9 @@ def epoch_batches(
         else:
             labelled_rows = torch.randperm(n_labelled, generator=generator)[:labelled_batch]
             labelled_rows = labelled_rows.to(device)
-        x_l = _bernoulli(data.x_labelled[labelled_rows], generator)
-        x_u = _bernoulli(data.x_unlabelled[rows], generator)
+        x_l, x_u = data.x_labelled[labelled_rows], data.x_unlabelled[rows]
+        if data.likelihood == "bernoulli":
+            x_l, x_u = _bernoulli(x_l, generator), _bernoulli(x_u, generator)
         yield x_l, data.y_labelled[labelled_rows], x_u
 
 

@@ -1,5 +1,8 @@
 """What M2 and the ADGM share: the generative model p(x|y,z) and the encoder q(z|y,x).
 
+p(x|y,z) is Bernoulli (binary or [0, 1] data, the paper) or a diagonal Gaussian with a learned
+variance per feature (real-valued, standardised data), chosen by ``ModelConfig.likelihood``.
+
 Shapes: B points, D pixels, K classes, Z latent units, S Monte Carlo samples.
 Labels enter the networks one-hot. When no label is given, the encoder and decoder enumerate all
 K labels at once (eq. 11), reusing the label-free part of the first layer for every label.
@@ -14,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adgm.config import ModelConfig
+from adgm.distributions import log_bernoulli, log_normal_diag
 from adgm.nn import GaussianLayer, MultiInputMLP, glorot_linear
 
 
@@ -30,7 +34,10 @@ class Auxiliary(NamedTuple):
 
 
 class GenerativeClassifier(nn.Module):
-    """p(y) p(z) p(x|y,z) with p(z) = N(0, I), p(y) uniform, p(x|y,z) Bernoulli, and q(z|y,x).
+    """p(y) p(z) p(x|y,z) with p(z) = N(0, I), p(y) uniform, and q(z|y,x).
+
+    p(x|y,z) = Bernoulli(sigmoid(f(z, y))), or N(f(z, y), diag exp(x_logvar)) with one learned
+    log-variance per feature when ``config.likelihood == "gaussian"``.
 
     Subclasses add the classifier q(y|...) and, for the ADGM, the auxiliary q(a|x).
     """
@@ -45,6 +52,8 @@ class GenerativeClassifier(nn.Module):
         # p(x|z,y) = Bernoulli(sigmoid(f(z, y))): first layer W_z z + W_y y + b.
         self.decoder = MultiInputMLP((config.z_dim, config.n_classes), hidden)
         self.decoder_out = glorot_linear(hidden[-1], config.x_dim)
+        if config.likelihood == "gaussian":
+            self.x_logvar = nn.Parameter(torch.zeros(config.x_dim))  # (D,), variance 1 at start
 
     @property
     def n_classes(self) -> int:
@@ -67,19 +76,40 @@ class GenerativeClassifier(nn.Module):
             pre = x_part + label_maps[y]  # (B, H)
         return self.z_head(self.z_encoder.from_pre_activation(pre))
 
-    def p_x_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of p(x|z,y); the Bernoulli means are their sigmoid.
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """f(z, y): the logits of a Bernoulli p(x|z,y), or the mean of a Gaussian one.
 
         Args:
             z: (..., B, Z) with y given as (B,) labels, or (..., B, K, Z) with y None
                (label k of the K axis).
         Returns:
-            logits of shape z.shape[:-1] + (D,).
+            f of shape z.shape[:-1] + (D,).
         """
         label_maps = self.decoder.input_maps[1].weight.t()  # (K, H)
         pre = self.decoder.first_layer_part(0, z)  # (..., H), includes the bias
         pre = pre + (label_maps if y is None else label_maps[y])
         return self.decoder_out(self.decoder.from_pre_activation(pre))
+
+    def log_px(
+        self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x|z,y), summed over the D features.
+
+        Args:
+            x: data broadcastable against decode(z, y), e.g. (B, D) with z (S, B, Z), or
+               (B, 1, D) with z (S, B, K, Z) and y None.
+        Returns:
+            shape decode(z, y).shape[:-1].
+        """
+        f = self.decode(z, y)
+        if self.config.likelihood == "gaussian":
+            return log_normal_diag(x, f, self.x_logvar)
+        return log_bernoulli(x, f)
+
+    def x_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """E[x|z,y]: sigmoid(f) for Bernoulli pixels, f for Gaussian features; (..., D)."""
+        f = self.decode(z, y)
+        return f if self.config.likelihood == "gaussian" else torch.sigmoid(f)
 
     def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
         """Draw the auxiliary variable for x; see subclasses."""

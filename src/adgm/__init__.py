@@ -5,6 +5,7 @@ Public API (everything else is internal):
 
 from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.errors import AdgmError
+from adgm.estimator import ADGMClassifier, M2Classifier
 from adgm.evaluate import error_rate, predict_proba
 from adgm.models import ADGM, M2, MODELS, DeterministicAuxADGM, build_model
 from adgm.objectives import labelled_bound, objective, unlabelled_bound
@@ -12,6 +13,8 @@ from adgm.train import Trainer
 
 __all__ = [
     "ADGM",
+    "ADGMClassifier",
+    "M2Classifier",
     "M2",
     "MODELS",
     "AdgmError",

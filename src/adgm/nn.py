@@ -89,7 +89,14 @@ class GaussianLayer(nn.Module):
         return self.mu(h), self.logvar(h)
 
     @staticmethod
-    def sample(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """Draw (n_samples, *mu.shape) reparameterised samples."""
-        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
+    def sample(
+        mu: torch.Tensor, logvar: torch.Tensor, n_samples: int, *, shared_noise: bool = False
+    ) -> torch.Tensor:
+        """Draw (n_samples, *mu.shape) reparameterised samples.
+
+        With shared_noise, the same eps_i (n_samples, 1, *mu.shape[1:]) serves every row of the
+        batch (common random numbers): a row's draws then do not depend on the other rows.
+        """
+        batch_shape = (1, *mu.shape[1:]) if shared_noise else tuple(mu.shape)
+        eps = torch.randn((n_samples, *batch_shape), dtype=mu.dtype, device=mu.device)
         return mu + torch.exp(0.5 * logvar) * eps

@@ -75,7 +75,9 @@ class Trainer:
     it only draws random numbers) and skipped.
     """
 
-    def __init__(self, config: RunConfig, run_dir: Path, data: SemiSupervisedData | None = None):
+    def __init__(
+        self, config: RunConfig, run_dir: Path | None, data: SemiSupervisedData | None = None
+    ):
         config.validate()
         self.device = resolve_device(config.train.device)
         self.data = data or load_data(
@@ -94,7 +96,7 @@ class Trainer:
             unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
         )
         self.config = replace(config, data=data_config, model=model_config)
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir) if run_dir is not None else None  # None: nothing is written
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
         train = config.train

@@ -162,7 +162,7 @@ def load_data(
     own = read_own_data(
         config.dataset, test_path=config.test_data, label_column=config.label_column
     )
-    return split_given_labels(own, config, likelihood=likelihood, device=device)
+    return split_given_labels(own, likelihood=likelihood, device=device)
 
 
 def resolve_likelihood(requested: str, features: np.ndarray) -> str:
@@ -181,7 +181,7 @@ def resolve_likelihood(requested: str, features: np.ndarray) -> str:
 
 
 def split_given_labels(
-    own: OwnData, config: DataConfig, *, likelihood: str = "auto", device: str = "cpu"
+    own: OwnData, *, likelihood: str = "auto", device: str = "cpu"
 ) -> SemiSupervisedData:
     """Own data: rows with a label (>= 0) are the labelled set; all rows are the unlabelled set.
 

@@ -33,10 +33,16 @@ class ADGM(GenerativeClassifier):
         """Parameters (mu, logvar) of q(a|x); x (B, D) -> each (B, A)."""
         return self.a_head(self.a_encoder(x))
 
-    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
-        """a_i ~ q(a|x), i = 1..S, by reparameterisation: value (S, B, A)."""
+    def sample_auxiliary(
+        self, x: torch.Tensor, n_samples: int, *, shared_noise: bool = False
+    ) -> Auxiliary:
+        """a_i ~ q(a|x), i = 1..S, by reparameterisation: value (S, B, A).
+
+        shared_noise: the same eps_i for every row (see GaussianLayer.sample).
+        """
         mu, logvar = self.q_a(x)
-        return Auxiliary(GaussianLayer.sample(mu, logvar, n_samples), mu, logvar)
+        value = GaussianLayer.sample(mu, logvar, n_samples, shared_noise=shared_noise)
+        return Auxiliary(value, mu, logvar)
 
     def q_y_logits(self, x: torch.Tensor, aux: Auxiliary) -> torch.Tensor:
         """Logits of q(y|a,x); x (B, D), aux.value (S, B, A) -> (S, B, K)."""
@@ -63,7 +69,9 @@ class DeterministicAuxADGM(ADGM):
         """a = mu(x), (B, A); there is no variance."""
         return self.a_mean(self.a_encoder(x)), None
 
-    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
-        """a = mu(x), value (1, B, A); n_samples is ignored."""
+    def sample_auxiliary(
+        self, x: torch.Tensor, n_samples: int, *, shared_noise: bool = False
+    ) -> Auxiliary:
+        """a = mu(x), value (1, B, A); n_samples and shared_noise are ignored."""
         mu, _ = self.q_a(x)
         return Auxiliary(mu.unsqueeze(0))

@@ -111,7 +111,9 @@ class GenerativeClassifier(nn.Module):
         f = self.decode(z, y)
         return f if self.config.likelihood == "gaussian" else torch.sigmoid(f)
 
-    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
+    def sample_auxiliary(
+        self, x: torch.Tensor, n_samples: int, *, shared_noise: bool = False
+    ) -> Auxiliary:
         """Draw the auxiliary variable for x; see subclasses."""
         raise NotImplementedError
 
@@ -120,7 +122,13 @@ class GenerativeClassifier(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor, n_samples: int = 100) -> torch.Tensor:
-        """E_q(a|x)[q(y|a,x)] estimated with n_samples draws of a (q(y|x) for M2); (B, K)."""
-        aux = self.sample_auxiliary(x, n_samples)
+    def predict_proba(
+        self, x: torch.Tensor, n_samples: int = 100, *, shared_noise: bool = False
+    ) -> torch.Tensor:
+        """E_q(a|x)[q(y|a,x)] estimated with n_samples draws of a (q(y|x) for M2); (B, K).
+
+        shared_noise: every row uses the same eps_1..eps_S, so a row's estimate does not depend
+        on which other rows are in the batch (still an unbiased S-sample estimate per row).
+        """
+        aux = self.sample_auxiliary(x, n_samples, shared_noise=shared_noise)
         return F.softmax(self.q_y_logits(x, aux), dim=-1).mean(0)

@@ -17,7 +17,9 @@ class M2(GenerativeClassifier):
         self.classifier = MultiInputMLP((config.x_dim,), config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
 
-    def sample_auxiliary(self, x: torch.Tensor, n_samples: int) -> Auxiliary:
+    def sample_auxiliary(
+        self, x: torch.Tensor, n_samples: int, *, shared_noise: bool = False
+    ) -> Auxiliary:
         """M2 has no auxiliary variable."""
         return Auxiliary(value=None)
 

@@ -232,3 +232,19 @@ def test_rollbacks_run_out_and_then_the_run_stops(tmp_path):
     with pytest.raises(AdgmError, match="diverged at epoch 1, step 1"):
         trainer.fit(log=messages.append)
     assert len([m for m in messages if "rollback 1/1" in m]) == 1
+
+
+def test_tensorboard_gets_the_same_numbers_as_the_metrics_file(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config, data = tiny_run(epochs=3, tensorboard=True)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    metrics = read_metrics(tmp_path)
+    for name in ("J", "U", "test_error", "lr"):
+        logged = events.Scalars(name)
+        assert [e.step for e in logged] == [1, 2, 3]
+        np.testing.assert_allclose([e.value for e in logged], [r[name] for r in metrics], rtol=1e-6)

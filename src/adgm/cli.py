@@ -53,6 +53,7 @@ HELP = {
     "eval_every": "epochs between test-error evaluations",
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
     "keep_checkpoints": "how many of the newest checkpoint files to keep",
+    "tensorboard": "also write the metrics for TensorBoard to RUN_DIR/tensorboard",
     "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
     "rollbacks": "on a NaN/inf loss or gradient, roll back to the last checkpoint with a lower "
     "lr at most this many times (0: stop at once)",

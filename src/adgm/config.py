@@ -90,6 +90,7 @@ class TrainConfig:
     eval_every: int = 1  # test error every this many epochs
     checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # the newest K checkpoint files are kept
+    tensorboard: bool = False  # also write the metrics to RUN_DIR/tensorboard
     max_steps_per_epoch: int | None = None  # cut epochs short (tests, smoke runs)
     rollbacks: int = 0  # on a non-finite loss: 0 stops; N > 0 rolls back at most N times ...
     rollback_lr_factor: float = 0.5  # ... to the last checkpoint, the lr multiplied by this

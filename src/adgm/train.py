@@ -35,6 +35,7 @@ from adgm.evaluate import error_rate
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha, objective
+from adgm.tensorboard import TensorBoardLog
 
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
@@ -338,6 +339,17 @@ class Trainer:
 
     def _fit(self, log) -> list[dict[str, float]]:
         train = self.config.train
+        board = (
+            TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1) if train.tensorboard else None
+        )
+        try:
+            return self._fit_epochs(log, board)
+        finally:
+            if board is not None:
+                board.close()
+
+    def _fit_epochs(self, log, board: TensorBoardLog | None) -> list[dict[str, float]]:
+        train = self.config.train
         rows = []
         if train.rollbacks and not has_checkpoint(self.run_dir):
             self.save()  # something to roll back to from the first epoch on
@@ -347,10 +359,15 @@ class Trainer:
             except TrainingDiverged as diverged:
                 self.roll_back(diverged, log)
                 rows = [r for r in rows if r["epoch"] <= self.epoch]
+                if board is not None:  # drop the points of the epochs rolled back
+                    board.close()
+                    board = TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1)
                 continue
             if self.epoch % train.eval_every == 0 or self.epoch == train.epochs:
                 row.update(self.evaluate())
             _append_metrics(self.run_dir / METRICS, row)
+            if board is not None:
+                board.write(row)
             if self.epoch % train.checkpoint_every == 0 or self.epoch == train.epochs:
                 self.save()
             log(format_row(row, train.epochs))

@@ -192,12 +192,12 @@ def test_training_on_blobs_beats_chance(tmp_path):
 
 
 def test_opt_in_rollback_restores_the_last_checkpoint_and_lowers_the_lr(tmp_path, monkeypatch):
-    import adgm.train
+    import adgm.distributed
 
     config, data = tiny_run(epochs=4, rollbacks=2, rollback_lr_factor=0.5)
     steps_per_epoch = 200 // 20
     calls = {"n": 0}
-    real_objective = adgm.train.objective
+    real_objective = adgm.distributed.objective
 
     def nan_once_in_epoch_3(*args, **kwargs):  # the 5th step of epoch 3 diverges, once
         calls["n"] += 1
@@ -206,7 +206,7 @@ def test_opt_in_rollback_restores_the_last_checkpoint_and_lowers_the_lr(tmp_path
             return terms._replace(loss=terms.loss * float("nan"))
         return terms
 
-    monkeypatch.setattr(adgm.train, "objective", nan_once_in_epoch_3)
+    monkeypatch.setattr(adgm.distributed, "objective", nan_once_in_epoch_3)
     trainer = Trainer(config, tmp_path, data)
     trainer.start()
     messages = []

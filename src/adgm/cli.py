@@ -226,6 +226,7 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
 
 
 def run_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.distributed import leave_process_group
     from adgm.train import Trainer, load_run_config
 
     if args.resume:
@@ -248,7 +249,10 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         f"{config.model.name}: {n_params:,} parameters, alpha={trainer.alpha:g}, "
         f"{config.train.mc_samples} MC sample(s), device {trainer.device}, run folder {out}"
     )
-    trainer.fit()
+    try:
+        trainer.fit()
+    finally:
+        leave_process_group()
     return 0
 
 

@@ -30,11 +30,17 @@ from adgm.checkpoint import (
 )
 from adgm.config import RunConfig
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
+from adgm.distributed import (
+    ObjectiveModule,
+    data_parallel,
+    join_process_group,
+    local_device,
+)
 from adgm.errors import AdgmError
 from adgm.evaluate import error_rate
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
-from adgm.objectives import default_alpha, objective
+from adgm.objectives import default_alpha
 from adgm.tensorboard import TensorBoardLog
 
 METRICS = "metrics.jsonl"
@@ -80,7 +86,8 @@ class Trainer:
         self, config: RunConfig, run_dir: Path | None, data: SemiSupervisedData | None = None
     ):
         config.validate()
-        self.device = resolve_device(config.train.device)
+        self.device = resolve_device(local_device(config.train.device))
+        self.group = join_process_group(self.device)  # rank 0 of 1 unless run by torchrun
         self.data = data or load_data(
             config.data, likelihood=config.model.likelihood, device=str(self.device)
         )
@@ -104,10 +111,18 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2)
         )
-        self.batch_generator = torch.Generator().manual_seed(train.seed)
+        self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
         self.alpha = (
             train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
         )
+        loss = ObjectiveModule(
+            self.model,
+            alpha=self.alpha,
+            n_samples=train.mc_samples,
+            analytic_kl=train.analytic_kl,
+        )
+        self.loss_module = data_parallel(loss, self.group, self.device)
+        self._seed_noise_per_rank(0)
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed in the current epoch
         self.epoch_start_rng = self.batch_generator.get_state()
@@ -117,9 +132,20 @@ class Trainer:
         self.rollbacks_done = 0
         self.stop_requested = False  # set by Ctrl-C: stop after the current step
 
+    def _seed_noise_per_rank(self, salt: int) -> None:
+        """Several processes: each draws its own Monte Carlo noise (one process: unchanged)."""
+        if self.group.world_size > 1:
+            seed = self.config.train.seed
+            torch.manual_seed(hash((seed, self.group.rank, salt)) % 2**63)
+
     # ----- run folder -------------------------------------------------------------------------
     def start(self, command: str = "") -> None:
-        """Create a fresh run folder; refuse to overwrite a run that has metrics already."""
+        """Create a fresh run folder; refuse to overwrite a run that has metrics already.
+
+        With several processes only rank 0 writes; the others do nothing here.
+        """
+        if not self.group.is_main:
+            return
         if (self.run_dir / METRICS).exists() or has_checkpoint(self.run_dir):
             raise AdgmError(f"{self.run_dir} already holds a run; use --resume or another --out")
         try:
@@ -148,10 +174,17 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.partial, self.partial_seconds = state["partial"], float(state["partial_seconds"])
         self.lr_scale = float(state.get("lr_scale", 1.0))
-        _truncate_metrics(self.run_dir / METRICS, self.epoch)
+        self._seed_noise_per_rank(self.epoch * 100_003 + self.step)
+        if self.group.is_main:
+            _truncate_metrics(self.run_dir / METRICS, self.epoch)
 
-    def save(self) -> Path:
-        """Write a checkpoint of the current state (atomically; the last K are kept)."""
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current state (atomically; the last K are kept).
+
+        With several processes only rank 0 writes (the weights are the same on every rank).
+        """
+        if not self.group.is_main:
+            return None
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -189,6 +222,7 @@ class Trainer:
             labelled_batch=self.config.data.labelled_batch,
             unlabelled_batch=self.config.data.unlabelled_batch,
             max_steps=n_steps,
+            shard=(self.group.rank, self.group.world_size),
         )
         for _ in range(self.step):
             next(batches)
@@ -217,7 +251,9 @@ class Trainer:
         )
 
     def steps_per_epoch(self) -> int:
-        n_steps = steps_per_epoch(self.data, self.config.data.unlabelled_batch)
+        n_steps = steps_per_epoch(
+            self.data, self.config.data.unlabelled_batch, self.group.world_size
+        )
         cap = self.config.train.max_steps_per_epoch
         return n_steps if cap is None else min(n_steps, cap)
 
@@ -284,19 +320,14 @@ class Trainer:
     ):
         """One Adam step on the loss of `adgm.objectives.objective`; returns its terms.
 
+        The loss goes through `loss_module`: the model itself, or DDP around it when several
+        processes train together (their gradients are then averaged before the update).
+
         A non-finite loss or gradient stops training (AdgmError naming `where`) before the
         update, so the model and the last checkpoint stay as they were.
         """
         train = self.config.train
-        terms = objective(
-            self.model,
-            x_l,
-            y_l,
-            x_u,
-            alpha=self.alpha,
-            n_samples=train.mc_samples,
-            analytic_kl=train.analytic_kl,
-        )
+        terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
@@ -339,9 +370,8 @@ class Trainer:
 
     def _fit(self, log) -> list[dict[str, float]]:
         train = self.config.train
-        board = (
-            TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1) if train.tensorboard else None
-        )
+        wanted = train.tensorboard and self.group.is_main
+        board = TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1) if wanted else None
         try:
             return self._fit_epochs(log, board)
         finally:
@@ -363,13 +393,18 @@ class Trainer:
                     board.close()
                     board = TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1)
                 continue
-            if self.epoch % train.eval_every == 0 or self.epoch == train.epochs:
+            last = self.epoch == train.epochs
+            # Rank 0 evaluates (before the checkpoint, which keeps the RNG state after it) and
+            # writes the metrics, of its own shard.
+            if self.group.is_main and (self.epoch % train.eval_every == 0 or last):
                 row.update(self.evaluate())
+            if self.epoch % train.checkpoint_every == 0 or last:
+                self.save()
+            if not self.group.is_main:
+                continue
             _append_metrics(self.run_dir / METRICS, row)
             if board is not None:
                 board.write(row)
-            if self.epoch % train.checkpoint_every == 0 or self.epoch == train.epochs:
-                self.save()
             log(format_row(row, train.epochs))
             rows.append(row)
         return rows

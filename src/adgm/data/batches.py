@@ -225,9 +225,10 @@ def split_given_labels(
     )
 
 
-def steps_per_epoch(data: SemiSupervisedData, unlabelled_batch: int) -> int:
-    """One epoch is one pass over the unlabelled set: N_u // unlabelled_batch steps."""
-    return len(data.x_unlabelled) // unlabelled_batch
+def steps_per_epoch(data: SemiSupervisedData, unlabelled_batch: int, world_size: int = 1) -> int:
+    """One epoch is one pass over the unlabelled set: (N_u // W) // unlabelled_batch steps
+    (W processes each take a shard of N_u // W rows; W = 1 without distributed training)."""
+    return (len(data.x_unlabelled) // world_size) // unlabelled_batch
 
 
 def epoch_batches(
@@ -237,6 +238,7 @@ def epoch_batches(
     labelled_batch: int,
     unlabelled_batch: int,
     max_steps: int | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (x_labelled (B_l, D), y_labelled (B_l,), x_unlabelled (B_u, D)) binary batches.
 
@@ -246,13 +248,19 @@ def epoch_batches(
     100 of 100), otherwise a random subset per step; it is binarised afresh at every step, as in
     the authors' released code.
     All randomness comes from `generator`, so a seeded generator gives the same batches.
+
+    shard = (rank, W): process `rank` of W takes the rows rank, rank + W, ... of the epoch's
+    permutation (the same permutation on every process, whose generators share a seed) and the
+    same labelled half.
     """
     n_labelled = len(data.y_labelled)
     if labelled_batch > n_labelled:
         raise AdgmError(f"labelled_batch={labelled_batch} exceeds the {n_labelled} labels")
     device = data.x_unlabelled.device
+    rank, world_size = shard
     order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
-    n_steps = steps_per_epoch(data, unlabelled_batch)
+    order = order[rank::world_size]
+    n_steps = steps_per_epoch(data, unlabelled_batch, world_size)
     if max_steps is not None:
         n_steps = min(n_steps, max_steps)
     for step in range(n_steps):

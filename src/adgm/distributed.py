@@ -1,0 +1,92 @@
+"""Data-parallel training over several processes (``torchrun``), with DistributedDataParallel.
+
+    torchrun --nproc-per-node 2 -m adgm train --out runs/ddp ...
+
+Each of the W processes (ranks) takes its own shard of every epoch's shuffled unlabelled set
+(rows rank, rank + W, ...) and the same labelled half, computes the loss of
+``adgm.objectives.objective`` on it, and DDP averages the gradients. One step thus estimates the
+gradient of mean_l L + alpha mean_l clf + mean_u U with W times as many unlabelled rows (and W
+independent draws of the noise for the labelled rows): the same objective, in expectation, as a
+single process. An epoch is still one pass over the unlabelled set, in 1/W as many steps.
+Only rank 0 writes the run folder, metrics and checkpoints. Backend: gloo on CPU, nccl on GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from adgm.models.base import GenerativeClassifier
+from adgm.objectives import Objective, objective
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place: rank in 0..world_size-1 (world_size 1: not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def join_process_group(device: torch.device) -> ProcessGroup:
+    """Join the group torchrun describes in $WORLD_SIZE / $RANK (once); else a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return ProcessGroup()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return ProcessGroup(dist.get_rank(), dist.get_world_size())
+
+
+def leave_process_group() -> None:
+    """Shut the process group down at the end of a distributed run (no-op otherwise)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def local_device(requested: str) -> str:
+    """Under torchrun, 'cuda' means this process's own GPU, cuda:$LOCAL_RANK."""
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return requested
+
+
+class ObjectiveModule(nn.Module):
+    """The model with the step's loss as its forward pass, so that DDP can wrap it.
+
+    forward(x_l (B_l, D), y_l (B_l,), x_u (B_u, D)) -> Objective (see adgm.objectives).
+    """
+
+    def __init__(
+        self, model: GenerativeClassifier, *, alpha: float, n_samples: int, analytic_kl: bool
+    ):
+        super().__init__()
+        self.model = model
+        self.alpha, self.n_samples, self.analytic_kl = alpha, n_samples, analytic_kl
+
+    def forward(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
+        return objective(
+            self.model,
+            x_l,
+            y_l,
+            x_u,
+            alpha=self.alpha,
+            n_samples=self.n_samples,
+            analytic_kl=self.analytic_kl,
+        )
+
+
+def data_parallel(module: nn.Module, group: ProcessGroup, device: torch.device) -> nn.Module:
+    """DDP around `module` when there are several processes; the module itself otherwise."""
+    if group.world_size == 1:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)

@@ -1,0 +1,95 @@
+"""Data-parallel training: shards, and 2 CPU processes with gloo (in-process spawn and torchrun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from adgm.config import DataConfig
+from adgm.data import epoch_batches
+from adgm.train import Trainer
+from tests.test_train import blobs, tiny_run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_shards_split_the_unlabelled_rows_and_share_the_labelled_half():
+    _, data = tiny_run()
+    halves = [
+        list(
+            epoch_batches(
+                data,
+                torch.Generator().manual_seed(3),
+                labelled_batch=6,
+                unlabelled_batch=20,
+                shard=(rank, 2),
+            )
+        )
+        for rank in (0, 1)
+    ]
+    assert len(halves[0]) == len(halves[1]) == 200 // 2 // 20
+    for (x_l0, y_l0, _), (x_l1, y_l1, _) in zip(*halves):
+        assert torch.equal(y_l0, y_l1) and x_l0.shape == x_l1.shape
+    rows = [torch.cat([x_u for _, _, x_u in half]) for half in halves]
+    assert rows[0].shape == rows[1].shape == (100, 20)
+
+
+def train_one_rank(rank: int, port: int, folder: str) -> None:
+    """One of two processes: train 2 short epochs, then save this rank's weights."""
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    config, data = tiny_run(epochs=2)
+    trainer = Trainer(config, os.path.join(folder, "run"), data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    torch.save(trainer.model.state_dict(), os.path.join(folder, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_keep_identical_weights_and_rank_0_writes(tmp_path):
+    mp.spawn(train_one_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    weights = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+    _, data = tiny_run()
+    initial = Trainer(tiny_run()[0], None, data).model.state_dict()
+    assert any(not torch.equal(initial[k], weights[0][k]) for k in initial)  # it trained
+    rows = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["epoch"] for r in rows] == [1, 2]  # once, from rank 0
+    # each rank did (200 // 2) // 20 = 5 steps an epoch
+    assert all(abs(r["steps_per_s"] * r["seconds"] - 5) < 1e-6 for r in rows)
+
+
+def test_torchrun_runs_the_cli_on_two_processes(tmp_path):
+    x = np.concatenate([blobs(200, 0).images, blobs(60, 1).images])
+    labels = np.concatenate([blobs(200, 0).labels, blobs(60, 1).labels])
+    y = np.where(np.arange(len(x)) < 200, -1, labels)  # 60 labelled, 200 unlabelled
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    out = tmp_path / "run"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"),
+        *("--master-port", str(free_port()), "-m", "adgm", "train"),
+        *("--data", str(tmp_path / "d.npz"), "--epochs", "2", "--out", str(out)),
+        *("--hidden", "16", "--z-dim", "2", "--a-dim", "2", "--eval-samples", "3"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert DataConfig(**json.loads((out / "config.json").read_text())["data"]).labelled_batch == 60

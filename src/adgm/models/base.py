@@ -73,7 +73,7 @@ class GenerativeClassifier(nn.Module):
         if y is None:
             pre = x_part.unsqueeze(1) + label_maps  # (B, K, H)
         else:
-            pre = x_part + label_maps[y]  # (B, H)
+            pre = x_part + label_maps.index_select(0, y)  # (B, H)
         return self.z_head(self.z_encoder.from_pre_activation(pre))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -87,7 +87,7 @@ class GenerativeClassifier(nn.Module):
         """
         label_maps = self.decoder.input_maps[1].weight.t()  # (K, H)
         pre = self.decoder.first_layer_part(0, z)  # (..., H), includes the bias
-        pre = pre + (label_maps if y is None else label_maps[y])
+        pre = pre + (label_maps if y is None else label_maps.index_select(0, y))
         return self.decoder_out(self.decoder.from_pre_activation(pre))
 
     def log_px(

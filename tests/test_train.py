@@ -248,3 +248,26 @@ def test_tensorboard_gets_the_same_numbers_as_the_metrics_file(tmp_path):
         logged = events.Scalars(name)
         assert [e.step for e in logged] == [1, 2, 3]
         np.testing.assert_allclose([e.value for e in logged], [r[name] for r in metrics], rtol=1e-6)
+
+
+def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path):
+    from adgm.checkpoint import save_checkpoint
+
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    state = load_latest_checkpoint(tmp_path)
+    for section, field in (("model", "likelihood"), ("train", "rollbacks"), ("data", "dataset")):
+        del state["config"][section][field]  # as written by an adgm without these settings
+    save_checkpoint(tmp_path, state, keep=3)
+    resumed = Trainer(
+        dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2)),
+        tmp_path,
+        data,
+    )
+    resumed.resume()
+    assert resumed.epoch == 1
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=1e-2))
+    with pytest.raises(AdgmError, match="another configuration"):
+        Trainer(other, tmp_path, data).resume()

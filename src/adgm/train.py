@@ -91,19 +91,8 @@ class Trainer:
         self.data = data or load_data(
             config.data, likelihood=config.model.likelihood, device=str(self.device)
         )
-        model_config = replace(
-            config.model,
-            x_dim=self.data.x_dim,
-            n_classes=self.data.n_classes,
-            likelihood=self.data.likelihood,
-        )
-        # Batches adapt to small data: at most every label, at most every unlabelled point.
-        data_config = replace(
-            config.data,
-            labelled_batch=min(config.data.labelled_batch, len(self.data.y_labelled)),
-            unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
-        )
-        self.config = replace(config, data=data_config, model=model_config)
+        self.config = self._fitted_to_data(config)
+        model_config = self.config.model
         self.run_dir = Path(run_dir) if run_dir is not None else None  # None: nothing is written
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
@@ -136,6 +125,22 @@ class Trainer:
         self.rollbacks_done = 0
         self.stop_requested = False  # set by Ctrl-C: stop after the current step
 
+    def _fitted_to_data(self, config: RunConfig) -> RunConfig:
+        """`config` with what the data decide: x_dim, n_classes, the likelihood ("auto"
+        resolved) and batch sizes (at most every label, at most every unlabelled point)."""
+        model = replace(
+            config.model,
+            x_dim=self.data.x_dim,
+            n_classes=self.data.n_classes,
+            likelihood=self.data.likelihood,
+        )
+        data = replace(
+            config.data,
+            labelled_batch=min(config.data.labelled_batch, len(self.data.y_labelled)),
+            unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
+        )
+        return replace(config, data=data, model=model)
+
     def _seed_noise_per_rank(self, salt: int) -> None:
         """Several processes: each draws its own Monte Carlo noise (one process: unchanged)."""
         if self.group.world_size > 1:
@@ -162,7 +167,9 @@ class Trainer:
     def resume(self) -> None:
         """Restore everything from the latest complete checkpoint of the run folder."""
         state = load_latest_checkpoint(self.run_dir)
-        if _resumable_fields(state.get("config", {})) != _resumable_fields(self.config.to_dict()):
+        # Settings added to adgm after the checkpoint was written take their defaults.
+        stored = self._fitted_to_data(RunConfig.from_dict(state.get("config", {})))
+        if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
                 "resume with the run's own settings (only --epochs and --device may change)"

@@ -271,3 +271,16 @@ def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path):
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=1e-2))
     with pytest.raises(AdgmError, match="another configuration"):
         Trainer(other, tmp_path, data).resume()
+
+
+@pytest.mark.parametrize("train_auxiliary", [True, False])
+def test_no_train_auxiliary_keeps_q_a_at_its_initial_weights(tmp_path, train_auxiliary):
+    config, data = tiny_run(epochs=1, train_auxiliary=train_auxiliary)
+    trainer = Trainer(config, tmp_path, data)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    for name, param in trainer.model.named_parameters():
+        is_q_a = name.startswith(("a_encoder.", "a_head."))
+        unchanged = torch.equal(before[name], param.detach())
+        assert unchanged == (is_q_a and not train_auxiliary), name

@@ -49,6 +49,8 @@ HELP = {
     "lr_decay_every": "epochs between learning-rate decays",
     "clip_grad_norm": "clip the gradients' total norm to this (released code: 5); 'none': off",
     "clip_grad_value": "then clip each gradient element to +-this (released code: 1); 'none' off",
+    "train_auxiliary": "train q(a|x) (the paper); --no-train-auxiliary keeps it at its initial "
+    "weights, as the authors' paper-era code did",
     "eval_samples": "samples of a when predicting (paper: 100)",
     "eval_every": "epochs between test-error evaluations",
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",

@@ -86,6 +86,7 @@ class TrainConfig:
     lr_decay_every: int = 200  # ... every this many epochs
     clip_grad_norm: float | None = 5.0  # released code: total-norm constraint 5 ...
     clip_grad_value: float | None = 1.0  # ... then element-wise clipping to [-1, 1]
+    train_auxiliary: bool = True  # False: q(a|x) keeps its initial weights (paper-era code)
     eval_samples: int = 100  # samples of a when predicting (paper: 100)
     eval_every: int = 1  # test error every this many epochs
     checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)

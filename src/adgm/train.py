@@ -97,9 +97,12 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
         train = config.train
+        if not train.train_auxiliary:  # as the authors' paper-era code: q(a|x) stays as drawn
+            for param in self.model.auxiliary_encoder_parameters():
+                param.requires_grad_(False)
         # The fused kernel updates every parameter in one pass (the same Adam maths).
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],
             lr=train.lr,
             betas=(train.beta1, train.beta2),
             fused=self.device.type in ("cpu", "cuda"),
@@ -341,8 +344,9 @@ class Trainer:
         terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
+        trained = [p for p in self.model.parameters() if p.requires_grad]
         norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), train.clip_grad_norm or math.inf, foreach=True
+            trained, train.clip_grad_norm or math.inf, foreach=True
         )
         if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
             raise TrainingDiverged(
@@ -350,9 +354,7 @@ class Trainer:
                 f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
             )
         if train.clip_grad_value is not None:
-            torch.nn.utils.clip_grad_value_(
-                self.model.parameters(), train.clip_grad_value, foreach=True
-            )
+            torch.nn.utils.clip_grad_value_(trained, train.clip_grad_value, foreach=True)
         self.optimizer.step()
         return terms
 

@@ -29,6 +29,10 @@ class ADGM(GenerativeClassifier):
         self.classifier = MultiInputMLP((config.x_dim, config.a_dim), config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
 
+    def auxiliary_encoder_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters of q(a|x): its MLP and Gaussian head."""
+        return [*self.a_encoder.parameters(), *self.a_head.parameters()]
+
     def q_a(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters (mu, logvar) of q(a|x); x (B, D) -> each (B, A)."""
         return self.a_head(self.a_encoder(x))
@@ -64,6 +68,10 @@ class DeterministicAuxADGM(ADGM):
         super().__init__(config)
         del self.a_head  # no variance: a is the output of a plain linear layer
         self.a_mean = glorot_linear(config.hidden[-1], config.a_dim)
+
+    def auxiliary_encoder_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters of the map x -> a = mu(x)."""
+        return [*self.a_encoder.parameters(), *self.a_mean.parameters()]
 
     def q_a(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         """a = mu(x), (B, A); there is no variance."""

@@ -111,6 +111,10 @@ class GenerativeClassifier(nn.Module):
         f = self.decode(z, y)
         return f if self.config.likelihood == "gaussian" else torch.sigmoid(f)
 
+    def auxiliary_encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters of q(a|x) (none for M2); see subclasses."""
+        return []
+
     def sample_auxiliary(
         self, x: torch.Tensor, n_samples: int, *, shared_noise: bool = False
     ) -> Auxiliary:

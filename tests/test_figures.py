@@ -103,3 +103,17 @@ def test_reproduce_table1_writes_a_parsable_table(mnist_dir, tmp_path, capsys):
 def test_bad_variant_is_one_line(capsys):
     assert main(["reproduce", "table1", "--variants", "adgm:x"]) == 2
     assert "not MODEL:MC_SAMPLES" in capsys.readouterr().err
+
+
+def test_summary_tabulates_each_run_from_its_metrics(tiny_runs, capsys):
+    capsys.readouterr()
+    assert main(["summary", *map(str, tiny_runs.values()), "--at", "1", "2", "7"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| run | epoch 1 | epoch 2 | epoch 7 | last |")
+    assert len(lines) == 2 + len(tiny_runs)
+    for line, run in zip(lines[2:], tiny_runs.values()):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        errors = [
+            json.loads(r)["test_error"] for r in (run / "metrics.jsonl").read_text().splitlines()
+        ]
+        assert cells[1] == f"{100 * errors[0]:.2f}%" and cells[3] == "-" and cells[6] == "2"

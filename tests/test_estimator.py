@@ -42,7 +42,7 @@ def test_unlabelled_data_beat_a_supervised_baseline_on_the_labelled_points():
     classifier = ADGMClassifier(epochs=30, lr=1e-3, eval_samples=20).fit(x, y)
     accuracy = classifier.score(x_test, y_test)
     assert classifier.likelihood_ == "gaussian"  # real-valued features, chosen automatically
-    # Measured: 0.77 for the baseline, 0.88 for the ADGM (10 labels, 990 unlabelled points).
+    # Measured: 0.77 for the baseline, 0.87 for the ADGM (10 labels, 990 unlabelled points).
     assert accuracy > baseline + 0.06, (accuracy, baseline)
 
 

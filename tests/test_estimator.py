@@ -155,3 +155,14 @@ EXPECTED_FAILURES = {
 def test_scikit_learn_estimator_checks(estimator, check):
     torch.manual_seed(0)
     check(estimator)
+
+
+def test_fit_is_seeded_and_leaves_the_callers_random_state_alone():
+    x, y, _, x_test, _ = gaussian_blobs()
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = ADGMClassifier(**FAST).fit(x, y).predict_proba(x_test)
+    assert torch.equal(torch.rand(3), expected_next)
+    second = ADGMClassifier(**FAST).fit(x, y).predict_proba(x_test)
+    np.testing.assert_array_equal(first, second)

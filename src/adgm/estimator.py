@@ -94,9 +94,10 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         own = OwnData(Dataset(x, codes), None, tuple(str(c) for c in self.classes_))
         data = split_given_labels(own, likelihood=self.likelihood, device=self.device)
         config = self._run_config(x.shape[1], len(self.classes_))
-        trainer = Trainer(config, None, data)
-        epochs = tqdm(range(self.epochs), desc="fit", disable=not self.verbose, leave=False)
-        self.history_ = [trainer.train_epoch() for _ in epochs]
+        with torch.random.fork_rng(devices=[]):  # seeded by random_state; the caller's RNG kept
+            trainer = Trainer(config, None, data)
+            epochs = tqdm(range(self.epochs), desc="fit", disable=not self.verbose, leave=False)
+            self.history_ = [trainer.train_epoch() for _ in epochs]
         self.model_ = trainer.model.eval()
         self.model_config_ = trainer.config.model
         self.likelihood_ = data.likelihood

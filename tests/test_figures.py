@@ -111,6 +111,7 @@ def test_summary_tabulates_each_run_from_its_metrics(tiny_runs, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| run | epoch 1 | epoch 2 | epoch 7 | last |")
     assert len(lines) == 2 + len(tiny_runs)
+    assert len({line.count("|") for line in lines}) == 1  # every row has the header's cells
     for line, run in zip(lines[2:], tiny_runs.values()):
         cells = [c.strip() for c in line.strip("|").split("|")]
         errors = [

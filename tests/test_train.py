@@ -284,3 +284,16 @@ def test_no_train_auxiliary_keeps_q_a_at_its_initial_weights(tmp_path, train_aux
         is_q_a = name.startswith(("a_encoder.", "a_head."))
         unchanged = torch.equal(before[name], param.detach())
         assert unchanged == (is_q_a and not train_auxiliary), name
+
+
+def test_training_flushes_denormals_and_restores_the_callers_mode(tmp_path):
+    def flushing():
+        return torch.tensor([1e-39]).mul(2.0).item() == 0.0
+
+    torch.set_flush_denormal(False)
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    seen = []
+    trainer.fit(log=lambda _: seen.append(flushing()))
+    assert seen == [True] and not flushing()

@@ -69,13 +69,13 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adgm.train import flush_denormals
+    from adgm.train import denormals_flushed
 
-    flush_denormals()  # before torch starts threads, which then inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args, argv if argv is not None else sys.argv[1:])
+        with denormals_flushed():  # set before torch starts threads, which then inherit it
+            return args.handler(args, argv if argv is not None else sys.argv[1:])
     except AdgmError as exc:
         print(f"adgm: error: {exc}", file=sys.stderr)
         return 2

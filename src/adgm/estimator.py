@@ -35,7 +35,7 @@ from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.data import Dataset, OwnData, split_given_labels
 from adgm.errors import AdgmError
 from adgm.models import build_model
-from adgm.train import Trainer
+from adgm.train import Trainer, denormals_flushed
 
 PREDICT_CHUNK = 2_000  # rows per forward pass when predicting
 
@@ -94,7 +94,8 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         own = OwnData(Dataset(x, codes), None, tuple(str(c) for c in self.classes_))
         data = split_given_labels(own, likelihood=self.likelihood, device=self.device)
         config = self._run_config(x.shape[1], len(self.classes_))
-        with torch.random.fork_rng(devices=[]):  # seeded by random_state; the caller's RNG kept
+        # Seeded by random_state, the caller's RNG kept; denormals flushed while training.
+        with torch.random.fork_rng(devices=[]), denormals_flushed():
             trainer = Trainer(config, None, data)
             epochs = tqdm(range(self.epochs), desc="fit", disable=not self.verbose, leave=False)
             self.history_ = [trainer.train_epoch() for _ in epochs]

@@ -39,8 +39,10 @@ def _save(fig, path: Path) -> Path:
 
 
 def run_label(config: RunConfig) -> str:
-    """E.g. 'ADGM 10 MC' or 'M2 1 MC'."""
-    return f"{MODEL_LABELS[config.model.name]} {config.train.mc_samples} MC"
+    """E.g. 'ADGM 10 MC', 'M2 1 MC' or 'ADGM 1 MC, q(a|x) frozen'."""
+    label = f"{MODEL_LABELS[config.model.name]} {config.train.mc_samples} MC"
+    frozen = not config.train.train_auxiliary and config.model.name != "m2"
+    return label + (", q(a|x) frozen" if frozen else "")
 
 
 def plot_curves(runs: Sequence[tuple[str, list[dict]]], path: Path) -> Path:

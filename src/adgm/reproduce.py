@@ -31,7 +31,7 @@ def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> 
     header = " | ".join(f"epoch {e}" for e in at_epochs)
     lines = [
         f"| run | {header} | last | best (epoch) | epochs | hours |",
-        "| --- |" + " --- |" * (len(at_epochs) + 5),
+        "| --- |" + " --- |" * (len(at_epochs) + 4),
     ]
     for label, rows in runs:
         tested = {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
@@ -41,8 +41,9 @@ def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> 
         best = min(tested, key=tested.get)
         hours = sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows) / 3600
         last = max(tested)
+        cell = label.replace("|", "\\|")  # a '|' would end the Markdown cell
         lines.append(
-            f"| {label} | {at} | {tested[last]:.2f}% | {tested[best]:.2f}% ({best}) | "
+            f"| {cell} | {at} | {tested[last]:.2f}% | {tested[best]:.2f}% ({best}) | "
             f"{rows[-1]['epoch']} | {hours:.2f} |"
         )
     return "\n".join(lines) + "\n"

@@ -75,6 +75,21 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
+@contextlib.contextmanager
+def denormals_flushed():
+    """Flush denormals (see flush_denormals) inside the block, then restore the caller's mode.
+
+    For training from Python: the process is the caller's, so its setting is put back.
+    """
+    was_flushing = torch.tensor([1e-39]).mul(2.0).item() == 0.0  # no getter in torch
+    flush_denormals()
+    try:
+        yield
+    finally:
+        if not was_flushing:
+            torch.set_flush_denormal(False)
+
+
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
 
@@ -97,7 +112,6 @@ class Trainer:
         self, config: RunConfig, run_dir: Path | None, data: SemiSupervisedData | None = None
     ):
         config.validate()
-        flush_denormals()  # this thread at least; see flush_denormals
         self.device = resolve_device(local_device(config.train.device))
         self.group = join_process_group(self.device)  # rank 0 of 1 unless run by torchrun
         self.data = data or load_data(
@@ -396,7 +410,7 @@ class Trainer:
         The first Ctrl-C finishes the current step, writes a checkpoint and raises
         TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
         """
-        with _stop_on_first_interrupt(self):
+        with _stop_on_first_interrupt(self), denormals_flushed():
             return self._fit(log)
 
     def _fit(self, log) -> list[dict[str, float]]:

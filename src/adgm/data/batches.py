@@ -135,12 +135,6 @@ def _hold_out(train: Dataset, n_validation: int, seed: int) -> tuple[Dataset, Da
     )
 
 
-def load_mnist_semi_supervised(config: DataConfig, *, device: str = "cpu") -> SemiSupervisedData:
-    """MNIST as in the paper: 60,000 training images, 10,000 test, n_labels labelled."""
-    train, test = load_mnist(config.data_dir)
-    return split_semi_supervised(train, test, config, n_classes=10, device=device)
-
-
 IDX_DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 

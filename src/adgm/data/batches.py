@@ -39,7 +39,6 @@ class SemiSupervisedData:
     likelihood: str = "bernoulli"
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
-    class_names: tuple[str, ...] | None = None
 
     @property
     def x_dim(self) -> int:
@@ -80,7 +79,7 @@ def split_semi_supervised(
         )
 
     def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+        return _to_tensor(array, device)
 
     return SemiSupervisedData(
         x_labelled=tensor(train.images[labelled]),
@@ -92,6 +91,10 @@ def split_semi_supervised(
         y_valid=None if valid is None else tensor(valid.labels),
         n_classes=n_classes,
     )
+
+
+def _to_tensor(array: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
 def validate_dataset(data: Dataset, n_classes: int, name: str) -> None:
@@ -191,8 +194,8 @@ def split_given_labels(
     mean = std = None
     x_train, x_test = train.images, None if test is None else test.images
     if likelihood == "gaussian":
-        mean = x_train.mean(0)
-        std = np.where(x_train.std(0) > 1e-6, x_train.std(0), 1.0).astype(np.float32)
+        mean, spread = x_train.mean(0), x_train.std(0)
+        std = np.where(spread > 1e-6, spread, 1.0).astype(np.float32)
         x_train = (x_train - mean) / std
         x_test = None if test is None else (test.images - mean) / std
     elif x_test is not None:
@@ -201,7 +204,7 @@ def split_given_labels(
         x_test = binarise_fixed(x_test)
 
     def tensor(array):
-        return None if array is None else torch.from_numpy(np.ascontiguousarray(array)).to(device)
+        return None if array is None else _to_tensor(array, device)
 
     return SemiSupervisedData(
         x_labelled=tensor(x_train[labelled]),
@@ -215,7 +218,6 @@ def split_given_labels(
         likelihood=likelihood,
         feature_mean=mean,
         feature_std=std,
-        class_names=own.class_names,
     )
 
 

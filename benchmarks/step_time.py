@@ -7,6 +7,9 @@ step time / (FLOPs / matmul rate): 1.0 would be a step as fast as its matrix pro
 
     python benchmarks/step_time.py                 # CPU, every case
     python benchmarks/step_time.py --device cuda --json
+
+The process is set up as ``adgm train`` sets it up (adgm.cpu): denormals flushed and, on a CPU,
+freed memory kept for the next step (--default-malloc measures without the latter).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 import torch
 
 from adgm.config import ModelConfig
+from adgm.cpu import flush_denormals, keep_freed_memory
 from adgm.flops import step_flops
 from adgm.models import build_model
 from adgm.objectives import objective
@@ -92,8 +96,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's malloc as it is (adgm train keeps freed memory: see adgm.cpu)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
+    flush_denormals()  # as adgm train does
+    if device.type == "cpu" and not args.default_malloc:
+        keep_freed_memory()
     rows = []
     for dtype_name in args.dtypes:
         rate = matmul_gflops(device, dtype_name, args.repeats)

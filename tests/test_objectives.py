@@ -224,14 +224,54 @@ def test_gradients_reach_every_parameter(name, likelihood):
         assert param.grad.abs().sum() > 0, f"{param_name} has an all-zero gradient"
 
 
-def test_objective_weighs_terms_as_documented():
-    model = tiny_model("adgm")
-    x_l, x_u = binary_batch(5), binary_batch(7, seed=2)
+@pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)
+@pytest.mark.parametrize("n_samples, analytic_kl", [(1, True), (3, False)])
+def test_objective_is_the_two_bounds_weighed_as_documented(
+    name, likelihood, n_samples, analytic_kl
+):
+    """The one-pass objective equals labelled_bound and unlabelled_bound, draw for draw."""
+    model, x_l = tiny_model_and_batch(name, likelihood, batch=5, seed=1)
+    _, x_u = tiny_model_and_batch(name, likelihood, batch=7, seed=2)
     y = torch.tensor([0, 1, 2, 1, 0])
+    options = dict(n_samples=n_samples, analytic_kl=analytic_kl)
     torch.manual_seed(0)
-    terms = objective(model, x_l, y, x_u, alpha=3.5)
+    terms = objective(model, x_l, y, x_u, alpha=3.5, **options)
     torch.manual_seed(0)
-    bound_l, clf = labelled_bound(model, x_l, y)
-    bound_u = unlabelled_bound(model, x_u)
+    bound_l, clf = labelled_bound(model, x_l, y, **options)
+    bound_u = unlabelled_bound(model, x_u, **options)
+    torch.testing.assert_close(terms.labelled, bound_l.mean(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(terms.classification, clf.mean(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(terms.unlabelled, bound_u.mean(), rtol=1e-12, atol=1e-12)
     expected = bound_l.mean() + 3.5 * clf.mean() + bound_u.mean()
-    torch.testing.assert_close(terms.loss, expected)
+    torch.testing.assert_close(terms.loss, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_objective_gradient_equals_the_two_bounds_gradient():
+    model, x_l = tiny_model_and_batch("adgm", "bernoulli", batch=4, seed=1)
+    _, x_u = tiny_model_and_batch("adgm", "bernoulli", batch=3, seed=2)
+    y = torch.tensor([2, 1, 0, 1])
+    torch.manual_seed(5)
+    objective(model, x_l, y, x_u, alpha=2.0, n_samples=2).loss.backward()
+    batched = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    torch.manual_seed(5)
+    bound_l, clf = labelled_bound(model, x_l, y, n_samples=2)
+    (
+        bound_l.mean() + 2.0 * clf.mean() + unlabelled_bound(model, x_u, n_samples=2).mean()
+    ).backward()
+    for param_name, param in model.named_parameters():
+        torch.testing.assert_close(batched[param_name], param.grad, msg=param_name)
+
+
+def test_q_z_pairs_are_q_z_of_each_point_and_label():
+    model, x = tiny_model_and_batch("adgm", "bernoulli", batch=5, seed=3)
+    y = torch.tensor([2, 0])  # the first two rows are labelled
+    mu, logvar = model.q_z_pairs(x, y)
+    k = TINY["n_classes"]
+    assert mu.shape == (2 + 3 * k, TINY["z_dim"])
+    mu_given, logvar_given = model.q_z(x[:2], y)
+    mu_all, logvar_all = model.q_z(x[2:])  # (3, K, Z)
+    torch.testing.assert_close(mu, torch.cat([mu_given, mu_all.flatten(0, 1)]))
+    torch.testing.assert_close(logvar, torch.cat([logvar_given, logvar_all.flatten(0, 1)]))
+    onehot = F.one_hot(torch.tensor(1), k).double().expand(5, k)
+    torch.testing.assert_close(model.q_z(x)[0][:, 1], explicit_q_z(model, x, onehot)[0])

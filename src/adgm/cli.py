@@ -69,7 +69,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adgm.train import denormals_flushed
+    from adgm.cpu import denormals_flushed
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -14,14 +14,42 @@ import torch.nn.functional as F
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+class _BernoulliLogProb(torch.autograd.Function):
+    """sum_d [x_d l_d - softplus(l_d)] with its gradient d/dl_d = x_d - sigmoid(l_d) written out.
+
+    Autograd through ``binary_cross_entropy_with_logits`` keeps extra (..., D) buffers and makes
+    several passes over them; this makes two passes forward and three backward. Computed in
+    float32 (or float64) whatever the dtype of the logits, as autocast does for BCE.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.logits_dtype, ctx.x_shape = logits.dtype, x.shape
+        logits = logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+        x = x.to(logits.dtype).expand_as(logits)
+        ctx.save_for_backward(logits, x)
+        # softplus(l) = log(1 + e^l); above l = 50 it equals l to 2e-22.
+        return torch.mul(x, logits).sub_(F.softplus(logits, threshold=50.0)).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        logits, x = ctx.saved_tensors
+        g = grad_out.unsqueeze(-1)  # (..., 1)
+        grad_logits = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_logits = torch.sigmoid(logits).neg_().add_(x).mul_(g).to(ctx.logits_dtype)
+        if ctx.needs_input_grad[1]:
+            grad_x = (logits * g).sum_to_size(ctx.x_shape)
+        return grad_logits, grad_x
+
+
 def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """log p(x) = sum_d x_d log sigma(l_d) + (1 - x_d) log(1 - sigma(l_d)), from logits.
 
-    Computed as -BCE-with-logits, which is exact for large |l| (no clipping needed).
+    Computed as sum_d [x_d l_d - softplus(l_d)], which is exact for large |l| (no clipping
+    needed) and holds for any x in [0, 1]. x must broadcast to the shape of the logits, (..., D).
     """
-    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(
-        -1
-    )
+    return _BernoulliLogProb.apply(logits, x)
 
 
 def log_normal_diag(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -32,10 +32,11 @@ from tqdm.auto import tqdm
 
 from adgm.checkpoint import atomic_write
 from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from adgm.cpu import denormals_flushed
 from adgm.data import Dataset, OwnData, split_given_labels
 from adgm.errors import AdgmError
 from adgm.models import build_model
-from adgm.train import Trainer, denormals_flushed
+from adgm.train import Trainer
 
 PREDICT_CHUNK = 2_000  # rows per forward pass when predicting
 

@@ -51,7 +51,7 @@ def kl_per_unit(
         mu_z, logvar_z = model.q_z(part)  # (B, K, Z)
         kl_z = (q_y.unsqueeze(-1) * per_unit_kl(mu_z, logvar_z)).sum(1)  # (B, Z)
         parts = {"z": kl_z.sum(0)}
-        if getattr(model, "stochastic_auxiliary", False):
+        if model.stochastic_auxiliary:
             mu_a, logvar_a = model.q_a(part)
             parts["a"] = per_unit_kl(mu_a, logvar_a).sum(0)
         for key, value in parts.items():

@@ -92,7 +92,6 @@ def labelled_bound(
     The classifier term sees the same samples a_i as the bound; E_q(a|x) is the log-mean-exp
     of log q(y|a_i, x) over the S samples.
     """
-    batch = x.shape[0]
     aux = model.sample_auxiliary(x, n_samples)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     mu_z, logvar_z = model.q_z(x, y)  # (B, Z)
@@ -102,9 +101,22 @@ def labelled_bound(
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term  # (S, B)
 
     log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
-    log_qy_true = log_qy.gather(-1, y.view(1, batch, 1).expand(log_qy.shape[0], batch, 1))
-    log_mean_qy = torch.logsumexp(log_qy_true.squeeze(-1), dim=0) - math.log(log_qy.shape[0])
-    return -elbo.mean(0), -log_mean_qy
+    return -elbo.mean(0), -log_mean_q_true_label(log_qy, y)
+
+
+def log_mean_q_true_label(log_qy: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log (1/S) sum_i q(y | a_i, x) from log_qy (S, B, K) and labels y (B,); shape (B,)."""
+    n_samples, batch = log_qy.shape[:2]
+    log_qy_true = log_qy.gather(-1, y.view(1, batch, 1).expand(n_samples, batch, 1))
+    return torch.logsumexp(log_qy_true.squeeze(-1), dim=0) - math.log(n_samples)
+
+
+def expectation_over_labels(log_qy: torch.Tensor, elbo: torch.Tensor) -> torch.Tensor:
+    """E_q(y|a_i,x)[elbo(a_i, y) - log q(y|a_i,x)] averaged over the samples a_i (eq. 11).
+
+    log_qy (S|1, B, K), elbo (S, B, K) -> (B,).
+    """
+    return (log_qy.exp() * (elbo - log_qy)).sum(-1).mean(0)
 
 
 def unlabelled_bound(
@@ -123,9 +135,7 @@ def unlabelled_bound(
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B, K)
     log_px = model.log_px(x.unsqueeze(1), z)  # (S, B, K)
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term.unsqueeze(-1)
-    # sum_y q(y|a_i,x) [elbo(a_i, y, z_yi) - log q(y|a_i,x)], then the mean over samples i
-    per_sample = (log_qy.exp() * (elbo - log_qy)).sum(-1)  # (S, B)
-    return -per_sample.mean(0)
+    return -expectation_over_labels(log_qy, elbo)
 
 
 def objective(
@@ -138,14 +148,69 @@ def objective(
     n_samples: int = 1,
     analytic_kl: bool = True,
 ) -> Objective:
-    """One step's loss: mean_l L + alpha * mean_l clf + mean_u U (see the module docstring)."""
-    bound_l, clf = labelled_bound(
-        model, x_labelled, y_labelled, n_samples=n_samples, analytic_kl=analytic_kl
-    )
-    bound_u = unlabelled_bound(model, x_unlabelled, n_samples=n_samples, analytic_kl=analytic_kl)
-    labelled, classification, unlabelled = bound_l.mean(), clf.mean(), bound_u.mean()
+    """One step's loss: mean_l L + alpha * mean_l clf + mean_u U (see the module docstring).
+
+    The same numbers as ``labelled_bound`` on the labelled half and ``unlabelled_bound`` on the
+    other, for the same random numbers, computed in one pass per network: the B = B_l + B_u
+    points share the passes through q(a|x), q(y|a,x) and W_x x of q(z|y,x); the
+    P = B_l + B_u K (point, label) pairs share the rest of q(z|y,x) and p(x|z,y).
+
+    Args:
+        x_labelled: (B_l, D), y_labelled: (B_l,) integer labels, x_unlabelled: (B_u, D).
+    """
+    n_labelled, n_unlabelled, k = y_labelled.shape[0], x_unlabelled.shape[0], model.n_classes
+    x = torch.cat([x_labelled, x_unlabelled])  # (B, D)
+    mu_z, logvar_z = model.q_z_pairs(x, y_labelled)  # (P, Z)
+    aux, eps_z = _auxiliary_and_z_noise(model, x, n_labelled, mu_z, n_samples)
+    z = mu_z + torch.exp(0.5 * logvar_z) * eps_z  # (S, P, Z)
+    pair_labels = torch.cat([y_labelled, torch.arange(k, device=x.device).repeat(n_unlabelled)])
+    pair_x = torch.cat([x_labelled, x_unlabelled.repeat_interleave(k, dim=0)])  # (P, D)
+    elbo = (
+        model.log_px(pair_x, z, pair_labels)
+        + log_uniform_categorical(k)
+        + prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)
+    )  # (S, P), still without log p(a) - log q(a|x)
+    a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
+    elbo_l = elbo[:, :n_labelled] + a_term[:, :n_labelled]  # (S, B_l)
+    elbo_u = elbo[:, n_labelled:].unflatten(1, (n_unlabelled, k))  # (S, B_u, K)
+    elbo_u = elbo_u + a_term[:, n_labelled:].unsqueeze(-1)
+
+    log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
+    labelled = -elbo_l.mean()
+    classification = -log_mean_q_true_label(log_qy[:, :n_labelled], y_labelled).mean()
+    unlabelled = -expectation_over_labels(log_qy[:, n_labelled:], elbo_u).mean()
     loss = labelled + alpha * classification + unlabelled
     return Objective(loss, labelled.detach(), classification.detach(), unlabelled.detach())
+
+
+def _auxiliary_and_z_noise(
+    model: GenerativeClassifier,
+    x: torch.Tensor,
+    n_labelled: int,
+    mu_z: torch.Tensor,
+    n_samples: int,
+) -> tuple[Auxiliary, torch.Tensor]:
+    """The auxiliary a for all B rows of x, and eps_z (S, P, Z) for the pairs of q_z_pairs.
+
+    The noise is drawn in the order in which ``labelled_bound`` and then ``unlabelled_bound``
+    draw it (eps_a of the labelled rows, their eps_z, eps_a of the other rows, their eps_z), so
+    that ``objective`` and the two bounds agree draw for draw.
+    """
+    n_unlabelled = x.shape[0] - n_labelled
+    k = model.n_classes
+
+    def draw(rows: int, like: torch.Tensor) -> torch.Tensor:
+        """eps ~ N(0, I) of shape (S, rows, units of `like`), as GaussianLayer.sample draws it."""
+        return torch.randn((n_samples, rows, like.shape[-1]), dtype=like.dtype, device=like.device)
+
+    if not model.stochastic_auxiliary:
+        eps_z = torch.cat([draw(n_labelled, mu_z), draw(n_unlabelled * k, mu_z)], dim=1)
+        return model.sample_auxiliary(x, n_samples), eps_z
+    mu_a, logvar_a = model.q_a(x)  # (B, A)
+    eps_a_l, eps_z_l = draw(n_labelled, mu_a), draw(n_labelled, mu_z)
+    eps_a_u, eps_z_u = draw(n_unlabelled, mu_a), draw(n_unlabelled * k, mu_z)
+    a = mu_a + torch.exp(0.5 * logvar_a) * torch.cat([eps_a_l, eps_a_u], dim=1)  # (S, B, A)
+    return Auxiliary(a, mu_a, logvar_a), torch.cat([eps_z_l, eps_z_u], dim=1)
 
 
 def default_alpha(n_unlabelled: int) -> float:

@@ -29,6 +29,7 @@ from adgm.checkpoint import (
     save_checkpoint,
 )
 from adgm.config import RunConfig
+from adgm.cpu import denormals_flushed, keep_freed_memory
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
 from adgm.distributed import (
     ObjectiveModule,
@@ -62,32 +63,6 @@ def resolve_device(requested: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
     return device
-
-
-def flush_denormals() -> None:
-    """Treat denormal floats (|x| < 1.2e-38) as zero on this CPU thread and those it starts.
-
-    Training makes them (e.g. Adam's second moments of parameters whose gradients all but
-    vanish), and x86 arithmetic on them is slow: a checkpoint after 20 MNIST epochs stepped at
-    323 ms on one thread without this and 89 ms with it. The flag is per thread and new threads
-    copy it, so call this before torch starts its thread pool (the CLI does it first thing).
-    """
-    torch.set_flush_denormal(True)
-
-
-@contextlib.contextmanager
-def denormals_flushed():
-    """Flush denormals (see flush_denormals) inside the block, then restore the caller's mode.
-
-    For training from Python: the process is the caller's, so its setting is put back.
-    """
-    was_flushing = torch.tensor([1e-39]).mul(2.0).item() == 0.0  # no getter in torch
-    flush_denormals()
-    try:
-        yield
-    finally:
-        if not was_flushing:
-            torch.set_flush_denormal(False)
 
 
 class TrainingInterrupted(Exception):
@@ -410,6 +385,8 @@ class Trainer:
         The first Ctrl-C finishes the current step, writes a checkpoint and raises
         TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
         """
+        if self.device.type == "cpu":
+            keep_freed_memory()  # see adgm.cpu: no page faults on each step's fresh tensors
         with _stop_on_first_interrupt(self), denormals_flushed():
             return self._fit(log)
 

@@ -42,6 +42,8 @@ class GenerativeClassifier(nn.Module):
     Subclasses add the classifier q(y|...) and, for the ADGM, the auxiliary q(a|x).
     """
 
+    stochastic_auxiliary = False  # True where q(a|x) is a distribution to sample (the ADGM)
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -68,12 +70,35 @@ class GenerativeClassifier(nn.Module):
         Returns:
             mu, logvar of shape (B, Z) for given labels, (B, K, Z) for all labels.
         """
+        if y is not None:
+            return self.q_z_pairs(x, y)
+        mu, logvar = self.q_z_pairs(x, y=x.new_zeros(0, dtype=torch.long))
+        shape = (x.shape[0], self.n_classes)
+        return mu.unflatten(0, shape), logvar.unflatten(0, shape)
+
+    def q_z_pairs(self, x: torch.Tensor, y: torch.Tensor):
+        """Parameters (mu, logvar) of q(z|y,x) for the (point, label) pairs of a training step.
+
+        The first B_l rows of x are paired with their labels y; each other row is paired with
+        every one of the K labels (eq. 11). All pairs go through the network in one pass, and the
+        label-free part of the first layer, W_x x + b, is computed once per row.
+
+        Args:
+            x: (B, D) images, the B_l labelled ones first.
+            y: (B_l,) integer labels of the first B_l rows, B_l <= B.
+        Returns:
+            mu, logvar of shape (P, Z), P = B_l + (B - B_l) K: the labelled pairs in row order,
+            then (row, label) for the other rows, row-major (the label changes fastest).
+        """
         x_part = self.z_encoder.first_layer_part(0, x)  # (B, H), includes the bias
         label_maps = self.z_encoder.input_maps[1].weight.t()  # (K, H): W_y applied to one-hots
-        if y is None:
-            pre = x_part.unsqueeze(1) + label_maps  # (B, K, H)
-        else:
-            pre = x_part + label_maps.index_select(0, y)  # (B, H)
+        n_labelled = y.shape[0]
+        pre_parts = []  # pre-activations of the first layer, (pairs, H)
+        if n_labelled > 0:
+            pre_parts.append(x_part[:n_labelled] + label_maps.index_select(0, y))
+        if n_labelled < x.shape[0]:
+            pre_parts.append((x_part[n_labelled:].unsqueeze(1) + label_maps).flatten(0, 1))
+        pre = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts)
         return self.z_head(self.z_encoder.from_pre_activation(pre))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,7 +18,7 @@ class _BernoulliLogProb(torch.autograd.Function):
     """sum_d [x_d l_d - softplus(l_d)] with its gradient d/dl_d = x_d - sigmoid(l_d) written out.
 
     Autograd through ``binary_cross_entropy_with_logits`` keeps extra (..., D) buffers and makes
-    several passes over them; this makes two passes forward and three backward. Computed in
+    several passes over them; this makes four passes over (..., D) forward and three backward. Computed in
     float32 (or float64) whatever the dtype of the logits, as autocast does for BCE.
     """
 
@@ -37,7 +37,9 @@ class _BernoulliLogProb(torch.autograd.Function):
         g = grad_out.unsqueeze(-1)  # (..., 1)
         grad_logits = grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_logits = torch.sigmoid(logits).neg_().add_(x).mul_(g).to(ctx.logits_dtype)
+            grad_logits = torch.sigmoid(logits)
+            torch.sub(x, grad_logits, out=grad_logits).mul_(g)  # (x - sigmoid(l)) g, in place
+            grad_logits = grad_logits.to(ctx.logits_dtype)
         if ctx.needs_input_grad[1]:
             grad_x = (logits * g).sum_to_size(ctx.x_shape)
         return grad_logits, grad_x

@@ -61,8 +61,8 @@ def matmul_gflops(device: torch.device, dtype_name: str, repeats: int) -> float:
     return 2 * 2000 * 500 * 784 / statistics.median(times) / 1e9
 
 
-def step_ms(name: str, n_samples: int, dtype_name: str, device: torch.device, args) -> float:
-    """Median wall time of one Adam step on the paper-sized model and batch, in ms."""
+def make_step(name: str, n_samples: int, dtype_name: str, device: torch.device):
+    """One Adam step on the paper-sized model and a random binary batch (100 + 100 images)."""
     torch.manual_seed(0)
     model = build_model(ModelConfig(name=name)).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-4, fused=device.type in ("cpu", "cuda"))
@@ -77,6 +77,12 @@ def step_ms(name: str, n_samples: int, dtype_name: str, device: torch.device, ar
         loss.backward()
         optimiser.step()
 
+    return one_step
+
+
+def step_ms(name: str, n_samples: int, dtype_name: str, device: torch.device, args) -> float:
+    """Median wall time of one Adam step on the paper-sized model and batch, in ms."""
+    one_step = make_step(name, n_samples, dtype_name, device)
     for _ in range(args.warmup):
         one_step()
     times = []

@@ -18,8 +18,8 @@ class _BernoulliLogProb(torch.autograd.Function):
     """sum_d [x_d l_d - softplus(l_d)] with its gradient d/dl_d = x_d - sigmoid(l_d) written out.
 
     Autograd through ``binary_cross_entropy_with_logits`` keeps extra (..., D) buffers and makes
-    several passes over them; this makes four passes over (..., D) forward and three backward. Computed in
-    float32 (or float64) whatever the dtype of the logits, as autocast does for BCE.
+    more passes over them; this makes four passes over (..., D) forward and three backward.
+    Computed in float32 (or float64) whatever the dtype of the logits, as autocast does for BCE.
     """
 
     @staticmethod

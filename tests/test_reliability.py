@@ -12,9 +12,11 @@ import time
 
 import pytest
 
+# 6 epochs of 20 steps, ~0.15 s each here: a kill after at most 3 epochs and 0.3 s always
+# finds the run alive (with 4 epochs of 10 steps it sometimes had finished).
 RUN = [
     "--subset",
-    "1000",
+    "2000",
     "--test-subset",
     "200",
     "--hidden",
@@ -26,7 +28,7 @@ RUN = [
     "--eval-samples",
     "2",
     "--epochs",
-    "4",
+    "6",
 ]
 # Runs `adgm` with torch.save patched to die (SIGKILL) halfway through its n-th checkpoint.
 KILL_DURING_WRITE = """

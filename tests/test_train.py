@@ -297,3 +297,47 @@ def test_training_flushes_denormals_and_restores_the_callers_mode(tmp_path):
     seen = []
     trainer.fit(log=lambda _: seen.append(flushing()))
     assert seen == [True] and not flushing()
+
+
+def test_a_run_that_checks_divergence_every_few_steps_names_the_first_bad_step(
+    tmp_path, monkeypatch
+):
+    import adgm.distributed
+
+    config, data = tiny_run(epochs=1)
+    calls = {"n": 0}
+    real_objective = adgm.distributed.objective
+
+    def nan_at_step_3(*args, **kwargs):
+        calls["n"] += 1
+        terms = real_objective(*args, **kwargs)
+        return terms._replace(loss=terms.loss * float("nan")) if calls["n"] == 3 else terms
+
+    monkeypatch.setattr(adgm.distributed, "objective", nan_at_step_3)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.divergence_check_every = 4  # as on a GPU, which checks every 50 steps
+    trainer.start()
+    weights = {}
+
+    def keep_weights_after_step_2(*args, **kwargs):
+        terms = real_step(*args, **kwargs)
+        if kwargs["number"] == 2:
+            weights.update({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
+        return terms
+
+    real_step = trainer.step_once
+    trainer.step_once = keep_weights_after_step_2
+    with pytest.raises(AdgmError, match="diverged at epoch 1, step 3: the loss or a gradient"):
+        trainer.fit(log=lambda _: None)
+    assert calls["n"] == 4  # found at the check after step 4
+    for name, param in trainer.model.named_parameters():
+        assert torch.equal(weights[name], param.detach()), name
+
+
+def test_divergence_without_a_run_folder_says_no_weight_changed():
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, None, data)  # as ADGMClassifier.fit trains: nothing written
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(AdgmError, match="step 1: .* not finite; no weight was changed by it"):
+        trainer.train_epoch()

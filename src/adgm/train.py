@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import signal
 import sys
 import threading
@@ -43,6 +42,7 @@ from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
 from adgm.tensorboard import TensorBoardLog
+from adgm.update import ClippedAdamUpdate
 
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
@@ -70,7 +70,7 @@ class TrainingInterrupted(Exception):
 
 
 class TrainingDiverged(AdgmError):
-    """A non-finite loss or gradient; raised before the update, so no weight is touched."""
+    """A non-finite loss or gradient; that step and the ones after it changed no weight."""
 
 
 class Trainer:
@@ -110,6 +110,14 @@ class Trainer:
             betas=(train.beta1, train.beta2),
             fused=self.fused_adam,
         )
+        self.update = ClippedAdamUpdate(
+            self.optimizer,
+            self.trained_parameters,
+            max_norm=train.clip_grad_norm,
+            max_value=train.clip_grad_value,
+        )
+        # A CPU checks every step (a sync costs nothing there); a GPU runs ahead for 50 steps.
+        self.divergence_check_every = 1 if self.device.type == "cpu" else 50
         self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
         self.alpha = (
             train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
@@ -299,12 +307,13 @@ class Trainer:
         )
         start = time.perf_counter()
         for x_l, y_l, x_u in bar:
-            terms = self.step_once(
-                x_l, y_l, x_u, where=f"epoch {self.epoch + 1}, step {self.step + 1}"
-            )
+            terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
+            if self.step % self.divergence_check_every == 0 or self.step == n_steps:
+                self.check_divergence()
             if self.stop_requested and self.step < n_steps:
+                self.check_divergence()
                 self._keep_partial(totals, time.perf_counter() - start)
                 path = self.save()
                 raise TrainingInterrupted(
@@ -334,34 +343,38 @@ class Trainer:
         self.partial = totals.cpu()
         self.partial_seconds += seconds
 
-    def step_once(
-        self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, where: str = ""
-    ):
-        """One Adam step on the loss of `adgm.objectives.objective`; returns its terms.
+    def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
+        """Step `number` (from 1) of the epoch on the loss of `adgm.objectives.objective`.
 
-        The loss goes through `loss_module`: the model itself, or DDP around it when several
-        processes train together (their gradients are then averaged before the update).
-
-        A non-finite loss or gradient stops training (AdgmError naming `where`) before the
-        update, so the model and the last checkpoint stay as they were.
+        Returns its terms. The loss goes through `loss_module`: the model itself, or DDP around
+        it when several processes train together (their gradients are then averaged before the
+        update). The update is `adgm.update.ClippedAdamUpdate`: a step whose loss or gradient is
+        not finite, and every step after it, changes nothing until `check_divergence` stops
+        training.
         """
-        train = self.config.train
         terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
-        trained = self.trained_parameters
-        norm = torch.nn.utils.clip_grad_norm_(
-            trained, train.clip_grad_norm or math.inf, foreach=True
-        )
-        if not (torch.isfinite(terms.loss) and torch.isfinite(norm)):  # one host sync a step
-            raise TrainingDiverged(
-                f"training diverged at {where}: the loss or a gradient is not finite; "
-                f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
-            )
-        if train.clip_grad_value is not None:
-            torch.nn.utils.clip_grad_value_(trained, train.clip_grad_value, foreach=True)
-        self.optimizer.step()
+        self.update.step(terms.loss, number)
         return terms
+
+    def check_divergence(self) -> None:
+        """Raise TrainingDiverged if a step of this epoch since the last check diverged.
+
+        One host sync; the model and the last checkpoint are as they were before that step.
+        """
+        kept = (
+            f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
+            if self.run_dir
+            else ("no weight was changed by it")
+        )
+        self.update.raise_if_diverged(
+            TrainingDiverged,
+            lambda step: (
+                f"training diverged at epoch {self.epoch + 1}, step {step}: "
+                f"the loss or a gradient is not finite; {kept}"
+            ),
+        )
 
     def evaluate(self) -> dict[str, float]:
         """Test (and validation) error with eval_samples draws of a."""

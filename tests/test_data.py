@@ -134,6 +134,35 @@ def test_batches_have_paper_layout_and_are_binary():
         assert torch.equal(y_l, data.y_labelled)  # the whole labelled set in every batch
 
 
+@pytest.mark.parametrize("labelled_batch", [6, 4])
+def test_noise_drawn_on_the_data_device_is_seeded_and_binary(labelled_batch):
+    """The GPU path (noise_on_device), run on the CPU: reproducible from the CPU generator's
+    state (which is what a resumed epoch replays), binary, and other draws than the CPU path."""
+    data = synthetic_split()
+
+    def epoch(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return list(
+            epoch_batches(
+                data,
+                generator,
+                labelled_batch=labelled_batch,
+                unlabelled_batch=10,
+                noise_on_device=True,
+            )
+        )
+
+    first, again, cpu_path = epoch(0), epoch(0), one_epoch(data, 0, labelled_batch)
+    assert len(first) == len(cpu_path) == 4
+    for batch, same in zip(first, again):
+        assert all(torch.equal(a, b) for a, b in zip(batch, same))
+        x_l, y_l, x_u = batch
+        assert x_l.shape == (labelled_batch, 30) and x_u.shape == (10, 30)
+        assert set(torch.unique(torch.cat([x_l, x_u])).tolist()) <= {0.0, 1.0}
+    assert not all(torch.equal(a[2], b[2]) for a, b in zip(first, cpu_path))
+    assert not all(torch.equal(a[2], b[2]) for a, b in zip(first, epoch(1)))
+
+
 def test_binarisation_changes_per_epoch_and_is_seeded():
     data = synthetic_split()
     generator = torch.Generator().manual_seed(0)

@@ -235,6 +235,7 @@ def epoch_batches(
     unlabelled_batch: int,
     max_steps: int | None = None,
     shard: tuple[int, int] = (0, 1),
+    noise_on_device: bool | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (x_labelled (B_l, D), y_labelled (B_l,), x_unlabelled (B_u, D)) binary batches.
 
@@ -243,7 +244,13 @@ def epoch_batches(
     The labelled half is the whole labelled set when labelled_batch equals its size (the paper:
     100 of 100), otherwise a random subset per step; it is binarised afresh at every step, as in
     the authors' released code.
-    All randomness comes from `generator`, so a seeded generator gives the same batches.
+    All randomness comes from `generator` (a CPU generator), so a seeded generator gives the same
+    batches.
+
+    noise_on_device (default: when the data are not on the CPU): draw the per-step noise
+    (binarisation, labelled subsets) with a generator on the data's device, seeded once per epoch
+    from `generator`. A step then makes no host-to-device copy, which on a GPU would wait for the
+    work queued before it; the batches are as reproducible, but other than the CPU draws.
 
     shard = (rank, W): process `rank` of W takes the rows rank, rank + W, ... of the epoch's
     permutation (the same permutation on every process, whose generators share a seed) and the
@@ -256,6 +263,12 @@ def epoch_batches(
     rank, world_size = shard
     order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
     order = order[rank::world_size]
+    if noise_on_device is None:
+        noise_on_device = device.type != "cpu"
+    noise = generator
+    if noise_on_device:
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        noise = torch.Generator(device=device).manual_seed(seed)
     n_steps = steps_per_epoch(data, unlabelled_batch, world_size)
     if max_steps is not None:
         n_steps = min(n_steps, max_steps)
@@ -264,15 +277,19 @@ def epoch_batches(
         if labelled_batch == n_labelled:
             labelled_rows = torch.arange(n_labelled, device=device)
         else:
-            labelled_rows = torch.randperm(n_labelled, generator=generator)[:labelled_batch]
-            labelled_rows = labelled_rows.to(device)
+            labelled_rows = torch.randperm(n_labelled, generator=noise, device=noise.device)
+            labelled_rows = labelled_rows[:labelled_batch].to(device)
         x_l, x_u = data.x_labelled[labelled_rows], data.x_unlabelled[rows]
         if data.likelihood == "bernoulli":
-            x_l, x_u = _bernoulli(x_l, generator), _bernoulli(x_u, generator)
+            x_l, x_u = _bernoulli(x_l, noise), _bernoulli(x_u, noise)
         yield x_l, data.y_labelled[labelled_rows], x_u
 
 
 def _bernoulli(probabilities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Binary images: pixel = 1 with probability equal to its grey level."""
-    uniform = torch.rand(probabilities.shape, generator=generator).to(probabilities.device)
-    return (uniform < probabilities).to(probabilities.dtype)
+    """Binary images: pixel = 1 with probability equal to its grey level.
+
+    The uniform draws are made on the generator's device and moved to the data's (no copy when
+    they are the same).
+    """
+    uniform = torch.rand(probabilities.shape, generator=generator, device=generator.device)
+    return (uniform.to(probabilities.device) < probabilities).to(probabilities.dtype)

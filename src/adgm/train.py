@@ -363,11 +363,10 @@ class Trainer:
 
         One host sync; the model and the last checkpoint are as they were before that step.
         """
-        kept = (
-            f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
-            if self.run_dir
-            else ("no weight was changed by it")
-        )
+        if self.run_dir is None:
+            kept = "no weight was changed by it"
+        else:
+            kept = f"the last good checkpoint is kept in {self.run_dir / FOLDER}"
         self.update.raise_if_diverged(
             TrainingDiverged,
             lambda step: (

@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 
 from adgm.config import DataConfig
 from adgm.data import epoch_batches
+from adgm.distributed import leave_process_group
 from adgm.train import Trainer
 from tests.test_train import blobs, tiny_run
 
@@ -56,7 +57,7 @@ def train_one_rank(rank: int, port: int, folder: str) -> None:
     trainer.start()
     trainer.fit(log=lambda _: None)
     torch.save(trainer.model.state_dict(), os.path.join(folder, f"rank{rank}.pt"))
-    torch.distributed.destroy_process_group()
+    leave_process_group(finished=True)
 
 
 def test_two_gloo_processes_keep_identical_weights_and_rank_0_writes(tmp_path):

@@ -261,10 +261,12 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         f"{config.model.name}: {n_params:,} parameters, alpha={trainer.alpha:g}, "
         f"{config.train.mc_samples} MC sample(s), device {trainer.device}, run folder {out}"
     )
+    finished = False
     try:
         trainer.fit()
+        finished = True
     finally:
-        leave_process_group()
+        leave_process_group(finished=finished)
     return 0
 
 

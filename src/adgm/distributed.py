@@ -46,9 +46,17 @@ def join_process_group(device: torch.device) -> ProcessGroup:
     return ProcessGroup(dist.get_rank(), dist.get_world_size())
 
 
-def leave_process_group() -> None:
-    """Shut the process group down at the end of a distributed run (no-op otherwise)."""
+def leave_process_group(*, finished: bool) -> None:
+    """Shut the process group down at the end of a distributed run (no-op otherwise).
+
+    finished: the run ended normally on this process, so every process reaches this point; they
+    then wait for each other first. Without that wait, a process that tore gloo down while
+    another still sent its last messages now and then died with SIGABRT ("terminate called
+    without an active exception"). After an error the others may never arrive: no wait.
+    """
     if dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

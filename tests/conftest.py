@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from adgm.config import ModelConfig
 from adgm.models import build_model
+
+# No per-example deadline: on a loaded 2-core CI machine an example can take over Hypothesis's
+# default 200 ms and fail a run that found nothing wrong. print_blob: a failure says how to
+# replay it.
+settings.register_profile("adgm", deadline=None, print_blob=True)
+settings.load_profile("adgm")
 
 TINY = dict(hidden=(16, 12), z_dim=3, a_dim=4, x_dim=12, n_classes=3)
 MODEL_NAMES = ("adgm", "adgm-det", "m2")

@@ -99,4 +99,9 @@ class GaussianLayer(nn.Module):
         """
         batch_shape = (1, *mu.shape[1:]) if shared_noise else tuple(mu.shape)
         eps = torch.randn((n_samples, *batch_shape), dtype=mu.dtype, device=mu.device)
+        return GaussianLayer.reparameterise(mu, logvar, eps)
+
+    @staticmethod
+    def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """mu + exp(logvar / 2) * eps: a draw of N(mu, diag exp(logvar)) for eps ~ N(0, I)."""
         return mu + torch.exp(0.5 * logvar) * eps

@@ -162,7 +162,7 @@ def objective(
     x = torch.cat([x_labelled, x_unlabelled])  # (B, D)
     mu_z, logvar_z = model.q_z_pairs(x, y_labelled)  # (P, Z)
     aux, eps_z = _auxiliary_and_z_noise(model, x, n_labelled, mu_z, n_samples)
-    z = mu_z + torch.exp(0.5 * logvar_z) * eps_z  # (S, P, Z)
+    z = GaussianLayer.reparameterise(mu_z, logvar_z, eps_z)  # (S, P, Z)
     pair_labels = torch.cat([y_labelled, torch.arange(k, device=x.device).repeat(n_unlabelled)])
     pair_x = torch.cat([x_labelled, x_unlabelled.repeat_interleave(k, dim=0)])  # (P, D)
     elbo = (
@@ -209,8 +209,8 @@ def _auxiliary_and_z_noise(
     mu_a, logvar_a = model.q_a(x)  # (B, A)
     eps_a_l, eps_z_l = draw(n_labelled, mu_a), draw(n_labelled, mu_z)
     eps_a_u, eps_z_u = draw(n_unlabelled, mu_a), draw(n_unlabelled * k, mu_z)
-    a = mu_a + torch.exp(0.5 * logvar_a) * torch.cat([eps_a_l, eps_a_u], dim=1)  # (S, B, A)
-    return Auxiliary(a, mu_a, logvar_a), torch.cat([eps_z_l, eps_z_u], dim=1)
+    a = GaussianLayer.reparameterise(mu_a, logvar_a, torch.cat([eps_a_l, eps_a_u], dim=1))
+    return Auxiliary(a, mu_a, logvar_a), torch.cat([eps_z_l, eps_z_u], dim=1)  # a: (S, B, A)
 
 
 def default_alpha(n_unlabelled: int) -> float:

@@ -341,3 +341,12 @@ def test_divergence_without_a_run_folder_says_no_weight_changed():
         next(trainer.model.parameters()).fill_(float("nan"))
     with pytest.raises(AdgmError, match="step 1: .* not finite; no weight was changed by it"):
         trainer.train_epoch()
+
+
+@pytest.mark.parametrize("name", ["mps", "meta", "tpu0"])
+def test_devices_other_than_cpu_and_cuda_are_refused_by_name(name):
+    from adgm.train import resolve_device
+
+    with pytest.raises(AdgmError, match=f"device '{name}'; use 'cpu' or 'cuda'"):
+        resolve_device(name)
+    assert resolve_device("cpu") == torch.device("cpu")

@@ -60,6 +60,8 @@ def resolve_device(requested: str) -> torch.device:
         device = torch.device(requested)
     except RuntimeError:
         raise AdgmError(f"unknown device {requested!r}; use 'cpu' or 'cuda'") from None
+    if device.type not in ("cpu", "cuda"):
+        raise AdgmError(f"unsupported device {requested!r}; use 'cpu' or 'cuda'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
     return device
@@ -102,13 +104,10 @@ class Trainer:
             for param in self.model.auxiliary_encoder_parameters():
                 param.requires_grad_(False)
         self.trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
-        # The fused kernel updates every parameter in one pass (the same Adam maths).
-        self.fused_adam = self.device.type in ("cpu", "cuda")
+        # The fused kernel updates every parameter in one pass (the same Adam maths); it is also
+        # what lets ClippedAdamUpdate skip a diverged step on the device.
         self.optimizer = torch.optim.Adam(
-            self.trained_parameters,
-            lr=train.lr,
-            betas=(train.beta1, train.beta2),
-            fused=self.fused_adam,
+            self.trained_parameters, lr=train.lr, betas=(train.beta1, train.beta2), fused=True
         )
         self.update = ClippedAdamUpdate(
             self.optimizer,
@@ -194,7 +193,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError):
             raise AdgmError(f"checkpoint in {self.run_dir} does not fit this model") from None
         for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
-            group["fused"], group["foreach"] = self.fused_adam or None, None
+            group["fused"], group["foreach"] = True, None
         torch.set_rng_state(state["rng"]["torch"])
         self.batch_generator.set_state(state["rng"]["batches"])
         self.epoch_start_rng = state["rng"]["epoch_start"]
@@ -310,10 +309,10 @@ class Trainer:
             terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
-            if self.step % self.divergence_check_every == 0 or self.step == n_steps:
+            due = self.step % self.divergence_check_every == 0 or self.step == n_steps
+            if due or self.stop_requested:  # a checkpoint is only written after a check
                 self.check_divergence()
             if self.stop_requested and self.step < n_steps:
-                self.check_divergence()
                 self._keep_partial(totals, time.perf_counter() - start)
                 path = self.save()
                 raise TrainingInterrupted(

@@ -1,4 +1,4 @@
-"""Time one training step of M2 and the ADGM (1 and 10 MC, fp32 and bf16) against its FLOP floor.
+"""Time one training step of every model (1 and 10 MC, fp32 and bf16) against its FLOP floor.
 
 For each case: ms per step (median of --repeats timed steps after --warmup), seconds per epoch
 (600 steps), the step's FLOPs counted from the layer sizes (adgm.flops), the achieved GFLOP/s,
@@ -28,7 +28,7 @@ from adgm.flops import step_flops
 from adgm.models import build_model
 from adgm.objectives import objective
 
-CASES = [("m2", 1), ("adgm", 1), ("adgm", 10)]
+CASES = [("m2", 1), ("adgm", 1), ("adgm", 10), ("adgm-gen", 1), ("sdgm", 1), ("sdgm", 10)]
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -103,6 +103,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.add_argument(
+        "--models", nargs="+", default=None, help="only these models (default: every case)"
+    )
+    parser.add_argument(
         "--default-malloc",
         action="store_true",
         help="leave glibc's malloc as it is (adgm train keeps freed memory: see adgm.cpu)",
@@ -116,6 +119,8 @@ def main() -> None:
     for dtype_name in args.dtypes:
         rate = matmul_gflops(device, dtype_name, args.repeats)
         for name, n_samples in CASES:
+            if args.models and name not in args.models:
+                continue
             ms = step_ms(name, n_samples, dtype_name, device, args)
             flops = step_flops(ModelConfig(name=name), 100, 100, n_samples)
             rows.append(
@@ -147,7 +152,7 @@ def main() -> None:
 
 def format_row(row: dict) -> str:
     return (
-        f"{row['model']:>5} {row['mc_samples']:>2} MC {row['dtype']}: "
+        f"{row['model']:>8} {row['mc_samples']:>2} MC {row['dtype']}: "
         f"{row['ms_per_step']:8.1f} ms/step {row['s_per_epoch']:7.1f} s/epoch "
         f"{row['gflop_per_step']:6.2f} GFLOP {row['achieved_gflops']:7.1f} GFLOP/s "
         f"(matmul {row['matmul_gflops']:.1f}) ratio {row['ratio_to_floor']:.2f}"

@@ -19,7 +19,7 @@ settings.register_profile("adgm", deadline=None, print_blob=True)
 settings.load_profile("adgm")
 
 TINY = dict(hidden=(16, 12), z_dim=3, a_dim=4, x_dim=12, n_classes=3)
-MODEL_NAMES = ("adgm", "adgm-det", "m2")
+MODEL_NAMES = ("adgm", "adgm-det", "m2", "adgm-gen", "sdgm")
 
 
 def tiny_model(name: str = "adgm", seed: int = 0, **overrides):

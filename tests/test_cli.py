@@ -106,3 +106,25 @@ def test_bad_settings_are_one_line(args, message, capsys, monkeypatch, tmp_path)
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("adgm: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("model", ["adgm-gen", "sdgm"])
+def test_tiny_mnist_run_of_a_generated_auxiliary_learns_and_keeps_a_active(
+    model, mnist_dir, tmp_path
+):
+    """The models with p(a|...) learn, their a carries information, and log p(x) is reported."""
+    out = tmp_path / model
+    run = adgm("train", *SMALL, "--model", model, "--epochs", "4", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["test_error"] < 0.6 and rows[-1]["test_error"] < rows[0]["test_error"], rows
+    units = adgm("plot", "active-units", str(out))
+    assert units.returncode == 0, units.stderr
+    report = json.loads((out / "active-units.json").read_text())
+    assert report["active"]["a"] >= 4, report["active"]  # of 16 units of a
+    evaluated = adgm(
+        "evaluate", str(out), "--log-likelihood", "--iw-samples", "20", "--points", "50"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    assert result["points"] == 50 and -400 < result["test_log_likelihood"] < 0, result

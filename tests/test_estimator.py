@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from adgm import ADGMClassifier, AdgmError, M2Classifier
+from adgm import ADGMClassifier, AdgmError, ADGMGenClassifier, M2Classifier, SDGMClassifier
 
 FAST = dict(epochs=3, lr=1e-3, eval_samples=5)
 
@@ -166,3 +166,18 @@ def test_fit_is_seeded_and_leaves_the_callers_random_state_alone():
     assert torch.equal(torch.rand(3), expected_next)
     second = ADGMClassifier(**FAST).fit(x, y).predict_proba(x_test)
     np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("estimator", [SDGMClassifier, ADGMGenClassifier])
+def test_the_models_with_a_generated_auxiliary_beat_the_baseline_and_round_trip(
+    estimator, tmp_path
+):
+    x, y, labelled, x_test, y_test = gaussian_blobs()
+    baseline = LogisticRegression(max_iter=1000).fit(x[labelled], y[labelled]).score(x_test, y_test)
+    classifier = estimator(epochs=30, lr=1e-3, eval_samples=20).fit(x, y)
+    assert classifier.model_.config.name == estimator.model_name
+    accuracy = classifier.score(x_test, y_test)
+    assert accuracy > baseline + 0.04, (accuracy, baseline)
+    loaded = estimator.load(classifier.save(tmp_path / "model.pt"))
+    np.testing.assert_array_equal(loaded.predict_proba(x_test), classifier.predict_proba(x_test))
+    assert loaded.sample(3, y=1).shape == (3, 20)

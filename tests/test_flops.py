@@ -12,7 +12,19 @@ from adgm.models import build_model
 from adgm.objectives import objective
 
 
-@pytest.mark.parametrize("name, n_samples", [("m2", 1), ("adgm", 1), ("adgm", 3), ("adgm-det", 2)])
+@pytest.mark.parametrize(
+    "name, n_samples",
+    [
+        ("m2", 1),
+        ("adgm", 1),
+        ("adgm", 3),
+        ("adgm-det", 2),
+        ("adgm-gen", 1),
+        ("adgm-gen", 3),
+        ("sdgm", 1),
+        ("sdgm", 2),
+    ],
+)
 def test_step_flops_match_pytorch_flop_counter(name, n_samples):
     config = ModelConfig(name=name, hidden=(50, 40), z_dim=8, a_dim=6, x_dim=30, n_classes=4)
     model = build_model(config)

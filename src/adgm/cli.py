@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adgm.config import LIKELIHOODS, MODEL_NAMES, DataConfig, ModelConfig, RunConfig, TrainConfig
+from adgm.config import (
+    CLASSIFICATION_TERMS,
+    GAUSSIAN_INITS,
+    LIKELIHOODS,
+    MODEL_NAMES,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from adgm.errors import AdgmError
 
 HELP = {
@@ -31,17 +40,24 @@ HELP = {
     "n_validation": "training images held out as a validation set",
     "subset": "use only the first N training images (smoke tests)",
     "test_subset": "use only the first N test images (smoke tests)",
-    "name": "model: adgm (stochastic a), adgm-det (deterministic a) or m2",
+    "name": "model: adgm (the paper: p(a) q(a|x)), adgm-gen (a generated: p(a|x,y,z)), sdgm "
+    "(p(a|y,z) p(x|a,y,z)), adgm-det (deterministic a) or m2",
     "hidden": "hidden layer sizes of every MLP",
     "z_dim": "units of the latent z",
     "a_dim": "units of the auxiliary a",
     "x_dim": "input size (set from the data)",
     "n_classes": "number of classes (set from the data)",
+    "gaussian_init": "weights of the mu and log-variance layers: glorot (the paper), small "
+    "(N(0, 1e-3^2), the authors' ICML 2016 code); auto: small for adgm-gen and sdgm",
     "likelihood": "p(x|z,y): bernoulli (data in [0, 1], binarised each epoch) or gaussian",
     "epochs": "total number of epochs (one epoch = one pass over the unlabelled set)",
     "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",
     "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
     "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
+    "weight_prior": "add a N(0, I) prior on the weight matrices, divided by the number of "
+    "unlabelled points, to the loss (the authors' ICML 2016 code)",
+    "classification_term": "log-mean: -log (1/S) sum_i q(y|a_i,x) (eq. 9); mean-log: "
+    "-(1/S) sum_i log q(y|a_i,x) (the authors' code); equal for 1 MC sample",
     "lr": "Adam learning rate",
     "beta1": "Adam beta1",
     "beta2": "Adam beta2",
@@ -53,6 +69,8 @@ HELP = {
     "weights, as the authors' paper-era code did",
     "eval_samples": "samples of a when predicting (paper: 100)",
     "eval_every": "epochs between test-error evaluations",
+    "eval_iw_samples": "also the test log-likelihood at each evaluation, importance-weighted "
+    "with this many samples (0: off)",
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
     "keep_checkpoints": "how many of the newest checkpoint files to keep",
     "tensorboard": "also write the metrics for TensorBoard to RUN_DIR/tensorboard",
@@ -63,7 +81,12 @@ HELP = {
     "seed": "training seed (initialisation, batches, binarisation, samples)",
     "device": "cpu, cuda or cuda:N",
 }
-CHOICES = {"name": MODEL_NAMES, "likelihood": LIKELIHOODS}
+CHOICES = {
+    "name": MODEL_NAMES,
+    "likelihood": LIKELIHOODS,
+    "classification_term": CLASSIFICATION_TERMS,
+    "gaussian_init": GAUSSIAN_INITS,
+}
 RENAMED = {"name": "model", "dataset": "data"}  # ModelConfig.name is --model on the command line
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -104,10 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=run_train)
 
-    evaluate = commands.add_parser("evaluate", help="test error of a trained run")
+    evaluate = commands.add_parser(
+        "evaluate", help="test error (and log-likelihood) of a trained run"
+    )
     evaluate.add_argument("run_dir", type=Path)
     evaluate.add_argument(
         "--samples", type=int, default=None, help="samples of a (default: the run's eval_samples)"
+    )
+    evaluate.add_argument(
+        "--log-likelihood",
+        action="store_true",
+        help="also the importance-weighted test log-likelihood log p(x) (Burda et al. 2016)",
+    )
+    evaluate.add_argument(
+        "--iw-samples", type=int, default=5000, help="importance samples per test image"
+    )
+    evaluate.add_argument(
+        "--points", type=int, default=None, help="only the first N test images (default: all)"
     )
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
@@ -292,10 +328,36 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     data = load_data(config.data, likelihood=config.model.likelihood, device=args.device)
     if data.x_test is None:
         raise AdgmError(f"{config.data.dataset} has no test set (give one with --test-data)")
+    for name in ("samples", "iw_samples", "points"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise AdgmError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    x_test, y_test = data.x_test[: args.points], data.y_test[: args.points]
     samples = args.samples or config.train.eval_samples
-    error = error_rate(model, data.x_test, data.y_test, n_samples=samples)
-    print(json.dumps({"epoch": epoch, "samples": samples, "test_error": error}))
+    result = {"epoch": epoch, "points": len(x_test), "samples": samples}
+    result["test_error"] = error_rate(model, x_test, y_test, n_samples=samples)
+    if args.log_likelihood:
+        result.update(_test_log_likelihood(model, x_test, args.iw_samples))
+    print(json.dumps(result))
     return 0
+
+
+def _test_log_likelihood(model, x_test, iw_samples: int) -> dict[str, float]:
+    """Mean and standard error over the test images of the importance-weighted log p(x)."""
+    import math
+
+    from tqdm.auto import tqdm
+
+    from adgm.likelihood import log_likelihood
+
+    with tqdm(total=len(x_test), desc=f"log p(x), {iw_samples} samples", unit="image") as bar:
+        per_image = log_likelihood(model, x_test, n_samples=iw_samples, progress=bar.update)
+    spread = per_image.std().item() / math.sqrt(len(per_image)) if len(per_image) > 1 else 0.0
+    return {
+        "iw_samples": iw_samples,
+        "test_log_likelihood": per_image.mean().item(),
+        "test_log_likelihood_standard_error": spread,
+    }
 
 
 def run_sample(args: argparse.Namespace, argv: list[str]) -> int:

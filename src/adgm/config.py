@@ -12,8 +12,18 @@ from typing import Any
 
 from adgm.errors import AdgmError
 
-MODEL_NAMES = ("adgm", "adgm-det", "m2")
+MODEL_NAMES = ("adgm", "adgm-det", "m2", "adgm-gen", "sdgm")
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
+CLASSIFICATION_TERMS = ("log-mean", "mean-log")
+GAUSSIAN_INITS = ("auto", "glorot", "small")
+MODEL_TITLES = {
+    "adgm": "ADGM",
+    "adgm-det": "ADGM, deterministic a",
+    "m2": "M2",
+    "adgm-gen": "ADGM, p(a|x,y,z)",
+    "sdgm": "SDGM",
+}
+LATER_MODELS = ("adgm-gen", "sdgm")  # from the authors' ICML 2016 version and its code
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,14 @@ class ModelConfig:
     x_dim: int = 784
     n_classes: int = 10
     likelihood: str = "auto"  # p(x|z,y): "bernoulli" ([0, 1] data), "gaussian" (real), "auto"
+    gaussian_init: str = "auto"  # mu/logvar layers: "glorot" (paper), "small" (ICML 2016 code)
+
+    @property
+    def resolved_gaussian_init(self) -> str:
+        """ "auto": "small" for adgm-gen and the SDGM (their code's), "glorot" for the others."""
+        if self.gaussian_init != "auto":
+            return self.gaussian_init
+        return "small" if self.name in LATER_MODELS else "glorot"
 
     def validate(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -62,6 +80,11 @@ class ModelConfig:
         if self.likelihood not in LIKELIHOODS:
             raise AdgmError(
                 f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}"
+            )
+        if self.gaussian_init not in GAUSSIAN_INITS:
+            raise AdgmError(
+                f"unknown gaussian_init {self.gaussian_init!r}; choose one of "
+                f"{', '.join(GAUSSIAN_INITS)}"
             )
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise AdgmError(f"hidden layer sizes must be positive, got {self.hidden}")
@@ -79,6 +102,8 @@ class TrainConfig:
     mc_samples: int = 1  # Monte Carlo samples of a (and z) per point: the paper uses 1 or 10
     alpha: float | None = None  # classification weight; None: 0.01 * N (N = unlabelled images)
     analytic_kl: bool = True  # closed-form Gaussian KL terms (the released code) or MC (eq. 7)
+    classification_term: str = "log-mean"  # eq. 9, -log mean_i q; "mean-log": the authors' code
+    weight_prior: bool = False  # N(0, I) prior on the weight matrices, / N (ICML 2016 code)
     lr: float = 3e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -89,6 +114,7 @@ class TrainConfig:
     train_auxiliary: bool = True  # False: q(a|x) keeps its initial weights (paper-era code)
     eval_samples: int = 100  # samples of a when predicting (paper: 100)
     eval_every: int = 1  # test error every this many epochs
+    eval_iw_samples: int = 0  # > 0: also the test log-likelihood with this many importance samples
     checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # the newest K checkpoint files are kept
     tensorboard: bool = False  # also write the metrics to RUN_DIR/tensorboard
@@ -110,6 +136,13 @@ class TrainConfig:
             _positive(name, getattr(self, name))
         if self.lr <= 0:
             raise AdgmError(f"lr must be positive, got {self.lr}")
+        if self.classification_term not in CLASSIFICATION_TERMS:
+            raise AdgmError(
+                f"unknown classification_term {self.classification_term!r}; choose one of "
+                f"{', '.join(CLASSIFICATION_TERMS)}"
+            )
+        if self.eval_iw_samples < 0:
+            raise AdgmError(f"eval_iw_samples must be >= 0, got {self.eval_iw_samples}")
         if self.alpha is not None and self.alpha < 0:
             raise AdgmError(f"alpha must be >= 0, got {self.alpha}")
         if self.max_steps_per_epoch is not None:

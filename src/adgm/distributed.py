@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 
 from adgm.models.base import GenerativeClassifier
-from adgm.objectives import Objective, objective
+from adgm.objectives import Objective, objective, weight_prior_penalty
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,29 @@ def local_device(requested: str) -> str:
 class ObjectiveModule(nn.Module):
     """The model with the step's loss as its forward pass, so that DDP can wrap it.
 
-    forward(x_l (B_l, D), y_l (B_l,), x_u (B_u, D)) -> Objective (see adgm.objectives).
+    forward(x_l (B_l, D), y_l (B_l,), x_u (B_u, D)) -> Objective (see adgm.objectives); with
+    weight_prior_scale s > 0 the loss also has s/2 sum_W ||W||^2 (a N(0, I) prior on the weight
+    matrices, s = 1/N as the authors' ICML 2016 code).
     """
 
     def __init__(
-        self, model: GenerativeClassifier, *, alpha: float, n_samples: int, analytic_kl: bool
+        self,
+        model: GenerativeClassifier,
+        *,
+        alpha: float,
+        n_samples: int,
+        analytic_kl: bool,
+        classification_term: str = "log-mean",
+        weight_prior_scale: float = 0.0,
     ):
         super().__init__()
         self.model = model
         self.alpha, self.n_samples, self.analytic_kl = alpha, n_samples, analytic_kl
+        self.classification_term = classification_term
+        self.weight_prior_scale = weight_prior_scale  # 1 / N with the weight prior, else 0
 
     def forward(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
-        return objective(
+        terms = objective(
             self.model,
             x_l,
             y_l,
@@ -89,7 +100,12 @@ class ObjectiveModule(nn.Module):
             alpha=self.alpha,
             n_samples=self.n_samples,
             analytic_kl=self.analytic_kl,
+            classification_term=self.classification_term,
         )
+        if not self.weight_prior_scale:
+            return terms
+        penalty = self.weight_prior_scale * weight_prior_penalty(self.model)
+        return terms._replace(loss=terms.loss + penalty)
 
 
 def data_parallel(module: nn.Module, group: ProcessGroup, device: torch.device) -> nn.Module:

@@ -1,4 +1,5 @@
-"""scikit-learn style semi-supervised classifiers: ``ADGMClassifier`` and ``M2Classifier``.
+"""scikit-learn style semi-supervised classifiers: ``ADGMClassifier``, ``M2Classifier``,
+``SDGMClassifier`` and ``ADGMGenClassifier`` (one per model of ``adgm.models``).
 
 The convention is scikit-learn's for semi-supervised learning: ``fit(X, y)`` with ``y == -1``
 marking the unlabelled rows. Every row is used as an unlabelled point (the paper's setup: the
@@ -247,6 +248,20 @@ class M2Classifier(GenerativeSemiSupervisedClassifier):
     """M2 (Kingma et al. 2014) as a semi-supervised classifier; the same parameters."""
 
     model_name = "m2"
+
+
+class SDGMClassifier(GenerativeSemiSupervisedClassifier):
+    """The skip deep generative model (Maaløe et al., ICML 2016) as a semi-supervised
+    classifier: p(y) p(z) p(a|y,z) p(x|a,y,z), so a carries information; the same parameters."""
+
+    model_name = "sdgm"
+
+
+class ADGMGenClassifier(GenerativeSemiSupervisedClassifier):
+    """The ADGM with a in the generative model, p(a|x,y,z) (Maaløe et al., ICML 2016), as a
+    semi-supervised classifier; the same parameters."""
+
+    model_name = "adgm-gen"
 
 
 def _labelled_mask(labels: np.ndarray) -> np.ndarray:

@@ -37,9 +37,10 @@ def kl_per_unit(
     """Figure 3: the KL between each stochastic unit's posterior and its N(0, 1) prior, averaged
     over the points x.
 
-    For a: KL[q(a_i|x) || N(0, 1)] (ADGM only). For z, whose posterior q(z|y,x) depends on the
-    label, the KL is averaged over labels with the classifier's weights:
-    sum_y q(y|x) KL[q(z_i|y,x) || N(0, 1)], q(y|x) = E_q(a|x)[q(y|a,x)] with 10 samples of a.
+    For a: KL[q(a_i|x) || N(0, 1)] (the models with a stochastic a). For z, whose posterior
+    q(z|y,x) depends on the label, the KL is averaged over labels with the classifier's weights:
+    sum_y q(y|x) KL[q(z_i|y,x) || N(0, 1)], q(y|x) = E_q(a|x)[q(y|a,x)] with 10 samples of a;
+    for adgm-gen and the SDGM, whose q(z|a,y,x) also depends on a, at one draw a ~ q(a|x).
     Returns {"z": (Z,)} and, for the ADGM, {"a": (A,)}.
     """
     totals: dict[str, torch.Tensor] = {}

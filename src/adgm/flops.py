@@ -33,6 +33,8 @@ def forward_macs(config: ModelConfig, batch: int, n_samples: int, *, labelled: b
     d, h, k, z, a = config.x_dim, config.hidden, config.n_classes, config.z_dim, config.a_dim
     labels = 1 if labelled else k
     x_part = batch * d * h[0]  # a first layer applied to x, once per x
+    if config.name in ("adgm-gen", "sdgm"):
+        return _generative_auxiliary_macs(config, batch, n_samples, labels)
     # q(z|y,x): x-part once, the rest once per (x, label); p(x|z,y) once per (sample, label).
     total = x_part + _mlp_macs(batch * labels, h[0], h[1:], 2 * z)
     total += _mlp_macs(n_samples * batch * labels, z, h, d)
@@ -55,3 +57,24 @@ def step_flops(
         macs = forward_macs(config, batch, n_samples, labelled=labelled)
         flops += 2 * (3 * macs.total - macs.on_data)
     return flops
+
+
+def _generative_auxiliary_macs(
+    config: ModelConfig, batch: int, n_samples: int, labels: int
+) -> MacCount:
+    """adgm-gen and the SDGM: every network after q(a|x) runs once per sample of a."""
+    d, h, k, z, a = config.x_dim, config.hidden, config.n_classes, config.z_dim, config.a_dim
+    x_part = batch * d * h[0]
+    rows, pairs = n_samples * batch, n_samples * batch * labels
+    total = _mlp_macs(batch, d, h, 2 * a)  # q(a|x)
+    total += x_part + rows * a * h[0] + _mlp_macs(rows, h[0], h[1:], k)  # q(y|a,x)
+    total += x_part + rows * a * h[0] + _mlp_macs(pairs, h[0], h[1:], 2 * z)  # q(z|a,y,x)
+    total += _mlp_macs(pairs, z, h, 2 * a)  # p(a|...): its z-part and the rest
+    total += _mlp_macs(pairs, z, h, d)  # p(x|...): its z-part and the rest
+    on_data = 3 * x_part
+    if config.name == "adgm-gen":  # p(a|x,y,z) also reads x
+        total += x_part
+        on_data += x_part
+    else:  # p(x|a,y,z) also reads a
+        total += pairs * a * h[0]
+    return MacCount(total, on_data)

@@ -78,12 +78,21 @@ class GaussianLayer(nn.Module):
 
     Returns ``(mu, logvar)``, each of shape (..., out_dim); ``sample`` applies the
     reparameterisation trick, ``mu + exp(logvar / 2) * eps`` with eps ~ N(0, I).
+
+    init: "glorot" (the paper: Glorot-normal weights) or "small" (weights and biases
+    ~ N(0, 1e-3^2), as the authors' ICML 2016 code: every Gaussian starts close to N(0, I)).
     """
 
-    def __init__(self, n_in: int, out_dim: int):
+    def __init__(self, n_in: int, out_dim: int, *, init: str = "glorot"):
         super().__init__()
         self.mu = glorot_linear(n_in, out_dim)
         self.logvar = glorot_linear(n_in, out_dim)
+        if init == "small":
+            with torch.no_grad():
+                for layer in (self.mu, self.logvar):
+                    layer.weight.normal_(0.0, 1e-3)
+        elif init != "glorot":
+            raise ValueError(f"unknown Gaussian layer init {init!r}")
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.mu(h), self.logvar(h)

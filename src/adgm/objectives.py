@@ -44,6 +44,7 @@ from adgm.distributions import (
     log_standard_normal,
     log_uniform_categorical,
 )
+from adgm.generative_auxiliary_bounds import PairElbos, pair_elbos
 from adgm.models.base import Auxiliary, GenerativeClassifier
 from adgm.nn import GaussianLayer
 
@@ -92,6 +93,9 @@ def labelled_bound(
     The classifier term sees the same samples a_i as the bound; E_q(a|x) is the log-mean-exp
     of log q(y|a_i, x) over the S samples.
     """
+    if model.generative_auxiliary:
+        elbos = pair_elbos(model, x, y, n_samples=n_samples, analytic_kl=analytic_kl)
+        return -elbos.labelled.mean(0), -log_mean_q_true_label(elbos.log_qy, y)
     aux = model.sample_auxiliary(x, n_samples)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     mu_z, logvar_z = model.q_z(x, y)  # (B, Z)
@@ -106,9 +110,26 @@ def labelled_bound(
 
 def log_mean_q_true_label(log_qy: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """log (1/S) sum_i q(y | a_i, x) from log_qy (S, B, K) and labels y (B,); shape (B,)."""
+    n_samples = log_qy.shape[0]
+    return torch.logsumexp(_log_q_true_label(log_qy, y), dim=0) - math.log(n_samples)
+
+
+def mean_log_q_true_label(log_qy: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(1/S) sum_i log q(y | a_i, x), the authors' code's classification term; shape (B,).
+
+    A lower bound on ``log_mean_q_true_label`` (Jensen); the two agree for S = 1.
+    """
+    return _log_q_true_label(log_qy, y).mean(0)
+
+
+def _log_q_true_label(log_qy: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log q(y_b | a_i, x_b) from log_qy (S, B, K) and labels y (B,); shape (S, B)."""
     n_samples, batch = log_qy.shape[:2]
     log_qy_true = log_qy.gather(-1, y.view(1, batch, 1).expand(n_samples, batch, 1))
-    return torch.logsumexp(log_qy_true.squeeze(-1), dim=0) - math.log(n_samples)
+    return log_qy_true.squeeze(-1)
+
+
+CLASSIFICATION_TERMS = {"log-mean": log_mean_q_true_label, "mean-log": mean_log_q_true_label}
 
 
 def expectation_over_labels(log_qy: torch.Tensor, elbo: torch.Tensor) -> torch.Tensor:
@@ -127,6 +148,10 @@ def unlabelled_bound(
     analytic_kl: bool = True,
 ) -> torch.Tensor:
     """U(x) (eq. 8), with y summed out exactly as in eq. 11; x (B, D) -> (B,)."""
+    if model.generative_auxiliary:
+        no_labels = torch.zeros(0, dtype=torch.long, device=x.device)
+        elbos = pair_elbos(model, x, no_labels, n_samples=n_samples, analytic_kl=analytic_kl)
+        return -expectation_over_labels(elbos.log_qy, elbos.unlabelled)
     aux = model.sample_auxiliary(x, n_samples)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
@@ -147,8 +172,12 @@ def objective(
     alpha: float,
     n_samples: int = 1,
     analytic_kl: bool = True,
+    classification_term: str = "log-mean",
 ) -> Objective:
     """One step's loss: mean_l L + alpha * mean_l clf + mean_u U (see the module docstring).
+
+    classification_term: "log-mean", clf = -log (1/S) sum_i q(y|a_i,x) (eq. 9), or "mean-log",
+    clf = -(1/S) sum_i log q(y|a_i,x) (the authors' code); the same for S = 1.
 
     The same numbers as ``labelled_bound`` on the labelled half and ``unlabelled_bound`` on the
     other, for the same random numbers, computed in one pass per network: the B = B_l + B_u
@@ -158,13 +187,42 @@ def objective(
     Args:
         x_labelled: (B_l, D), y_labelled: (B_l,) integer labels, x_unlabelled: (B_u, D).
     """
-    n_labelled, n_unlabelled, k = y_labelled.shape[0], x_unlabelled.shape[0], model.n_classes
+    n_labelled = y_labelled.shape[0]
     x = torch.cat([x_labelled, x_unlabelled])  # (B, D)
+    log_q_true = CLASSIFICATION_TERMS[classification_term]
+    elbos = batch_elbos(model, x, y_labelled, n_samples=n_samples, analytic_kl=analytic_kl)
+    return _weighed(
+        -elbos.labelled.mean(),
+        -log_q_true(elbos.log_qy[:, :n_labelled], y_labelled).mean(),
+        -expectation_over_labels(elbos.log_qy[:, n_labelled:], elbos.unlabelled).mean(),
+        alpha,
+    )
+
+
+def batch_elbos(
+    model: GenerativeClassifier,
+    x: torch.Tensor,
+    y_labelled: torch.Tensor,
+    *,
+    n_samples: int = 1,
+    analytic_kl: bool = True,
+) -> PairElbos:
+    """The bound's log weights for every sample and (point, label) pair, and log q(y|a,x).
+
+    x (B, D) with its first B_l rows labelled by y_labelled (B_l,). Returns labelled (S, B_l),
+    unlabelled (S, B_u, K) (without -log q(y|a,x)) and log_qy (S|1, B, K). With analytic_kl
+    False every term is evaluated at the draws: then logsumexp over y of ``unlabelled`` is
+    log of an unbiased estimate of p(x) (see adgm.likelihood).
+    """
+    if model.generative_auxiliary:
+        return pair_elbos(model, x, y_labelled, n_samples=n_samples, analytic_kl=analytic_kl)
+    n_labelled, k = y_labelled.shape[0], model.n_classes
+    n_unlabelled = x.shape[0] - n_labelled
     mu_z, logvar_z = model.q_z_pairs(x, y_labelled)  # (P, Z)
     aux, eps_z = _auxiliary_and_z_noise(model, x, n_labelled, mu_z, n_samples)
     z = GaussianLayer.reparameterise(mu_z, logvar_z, eps_z)  # (S, P, Z)
     pair_labels = torch.cat([y_labelled, torch.arange(k, device=x.device).repeat(n_unlabelled)])
-    pair_x = torch.cat([x_labelled, x_unlabelled.repeat_interleave(k, dim=0)])  # (P, D)
+    pair_x = torch.cat([x[:n_labelled], x[n_labelled:].repeat_interleave(k, dim=0)])  # (P, D)
     elbo = (
         model.log_px(pair_x, z, pair_labels)
         + log_uniform_categorical(k)
@@ -174,11 +232,24 @@ def objective(
     elbo_l = elbo[:, :n_labelled] + a_term[:, :n_labelled]  # (S, B_l)
     elbo_u = elbo[:, n_labelled:].unflatten(1, (n_unlabelled, k))  # (S, B_u, K)
     elbo_u = elbo_u + a_term[:, n_labelled:].unsqueeze(-1)
-
     log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
-    labelled = -elbo_l.mean()
-    classification = -log_mean_q_true_label(log_qy[:, :n_labelled], y_labelled).mean()
-    unlabelled = -expectation_over_labels(log_qy[:, n_labelled:], elbo_u).mean()
+    return PairElbos(elbo_l, elbo_u, log_qy)
+
+
+def weight_prior_penalty(model: torch.nn.Module) -> torch.Tensor:
+    """-log N(W | 0, I) of every weight matrix, without its constant: 1/2 sum_W ||W||^2.
+
+    The authors' ICML 2016 code adds log N(W | 0, I) / N to the batch's mean bound (biases and
+    the Gaussian likelihood's variances have no prior).
+    """
+    weights = [p for name, p in model.named_parameters() if name.endswith(".weight")]
+    return 0.5 * torch.stack([w.pow(2).sum() for w in weights]).sum()
+
+
+def _weighed(
+    labelled: torch.Tensor, classification: torch.Tensor, unlabelled: torch.Tensor, alpha: float
+) -> Objective:
+    """The step's loss mean_l L + alpha mean_l clf + mean_u U, and its detached parts."""
     loss = labelled + alpha * classification + unlabelled
     return Objective(loss, labelled.detach(), classification.detach(), unlabelled.detach())
 

@@ -14,11 +14,9 @@ from pathlib import Path
 import torch
 
 from adgm.checkpoint import atomic_write
-from adgm.config import RunConfig
+from adgm.config import MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
-
-MODEL_LABELS = {"adgm": "ADGM", "adgm-det": "ADGM, deterministic a", "m2": "M2"}
 
 
 def _pyplot():
@@ -40,7 +38,7 @@ def _save(fig, path: Path) -> Path:
 
 def run_label(config: RunConfig) -> str:
     """E.g. 'ADGM 10 MC', 'M2 1 MC' or 'ADGM 1 MC, q(a|x) frozen'."""
-    label = f"{MODEL_LABELS[config.model.name]} {config.train.mc_samples} MC"
+    label = f"{MODEL_TITLES[config.model.name]} {config.train.mc_samples} MC"
     frozen = not config.train.train_auxiliary and config.model.name != "m2"
     return label + (", q(a|x) frozen" if frozen else "")
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from adgm.checkpoint import atomic_write_text, has_checkpoint
-from adgm.config import MODEL_NAMES, RunConfig
+from adgm.config import MODEL_NAMES, MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
 from adgm.train import Trainer, read_metrics
 
@@ -22,7 +22,6 @@ PAPER_TABLE1 = {
     ("adgm", 10): "0.96% (± 0.02)",
     ("m2", 1): "11.97% (± 1.71) (Kingma et al. 2014)",
 }
-MODEL_TITLES = {"adgm": "ADGM", "adgm-det": "ADGM, deterministic a", "m2": "M2"}
 
 
 def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> str:

@@ -38,6 +38,7 @@ from adgm.distributed import (
 )
 from adgm.errors import AdgmError
 from adgm.evaluate import error_rate
+from adgm.likelihood import log_likelihood
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
@@ -126,6 +127,8 @@ class Trainer:
             alpha=self.alpha,
             n_samples=train.mc_samples,
             analytic_kl=train.analytic_kl,
+            classification_term=train.classification_term,
+            weight_prior_scale=1.0 / len(self.data.x_unlabelled) if train.weight_prior else 0.0,
         )
         self.loss_module = data_parallel(loss, self.group, self.device)
         self._seed_noise_per_rank(0)
@@ -375,8 +378,10 @@ class Trainer:
         )
 
     def evaluate(self) -> dict[str, float]:
-        """Test (and validation) error with eval_samples draws of a."""
-        samples = self.config.train.eval_samples
+        """Test (and validation) error with eval_samples draws of a; with eval_iw_samples > 0
+        also the mean importance-weighted test log-likelihood (adgm.likelihood)."""
+        train = self.config.train
+        samples = train.eval_samples
         start = time.perf_counter()
         result = {}
         if self.data.x_test is not None:
@@ -386,6 +391,12 @@ class Trainer:
         if self.data.x_valid is not None:
             result["valid_error"] = error_rate(
                 self.model, self.data.x_valid, self.data.y_valid, n_samples=samples
+            )
+        if train.eval_iw_samples and self.data.x_test is not None:
+            result["test_log_likelihood"] = (
+                log_likelihood(self.model, self.data.x_test, n_samples=train.eval_iw_samples)
+                .mean()
+                .item()
             )
         result["eval_seconds"] = time.perf_counter() - start
         return result
@@ -472,6 +483,8 @@ def format_row(row: dict[str, float], epochs: int) -> str:
     )
     if "test_error" in row:
         text += f"  test error {100 * row['test_error']:.2f}%"
+    if "test_log_likelihood" in row:
+        text += f"  test log p(x) {row['test_log_likelihood']:.2f}"
     if "valid_error" in row:
         text += f"  valid error {100 * row['valid_error']:.2f}%"
     return text

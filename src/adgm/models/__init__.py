@@ -3,12 +3,19 @@
 from adgm.config import ModelConfig
 from adgm.models.adgm import ADGM, DeterministicAuxADGM
 from adgm.models.base import Auxiliary, GenerativeClassifier
+from adgm.models.generative_auxiliary import (
+    GenerativeAuxiliaryADGM,
+    GenerativeAuxiliaryModel,
+    SkipDeepGenerativeModel,
+)
 from adgm.models.m2 import M2
 
 MODELS: dict[str, type[GenerativeClassifier]] = {
     "adgm": ADGM,
     "adgm-det": DeterministicAuxADGM,
     "m2": M2,
+    "adgm-gen": GenerativeAuxiliaryADGM,
+    "sdgm": SkipDeepGenerativeModel,
 }
 
 
@@ -24,6 +31,9 @@ __all__ = [
     "MODELS",
     "Auxiliary",
     "DeterministicAuxADGM",
+    "GenerativeAuxiliaryADGM",
+    "GenerativeAuxiliaryModel",
     "GenerativeClassifier",
+    "SkipDeepGenerativeModel",
     "build_model",
 ]

@@ -24,7 +24,9 @@ class ADGM(GenerativeClassifier):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self.a_encoder = MultiInputMLP((config.x_dim,), config.hidden)
-        self.a_head = GaussianLayer(config.hidden[-1], config.a_dim)
+        self.a_head = GaussianLayer(
+            config.hidden[-1], config.a_dim, init=config.resolved_gaussian_init
+        )
         # q(y|a,x): first layer W_x x + W_a a + b, so W_x x is computed once for all samples of a.
         self.classifier = MultiInputMLP((config.x_dim, config.a_dim), config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)

@@ -43,6 +43,7 @@ class GenerativeClassifier(nn.Module):
     """
 
     stochastic_auxiliary = False  # True where q(a|x) is a distribution to sample (the ADGM)
+    generative_auxiliary = False  # True where a is also generated, p(a|...) (adgm-gen, sdgm)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -50,7 +51,7 @@ class GenerativeClassifier(nn.Module):
         hidden = config.hidden
         # q(z|y,x) = N(mu(y,x), diag sigma^2(y,x)): first layer W_x x + W_y y + b.
         self.z_encoder = MultiInputMLP((config.x_dim, config.n_classes), hidden)
-        self.z_head = GaussianLayer(hidden[-1], config.z_dim)
+        self.z_head = GaussianLayer(hidden[-1], config.z_dim, init=config.resolved_gaussian_init)
         # p(x|z,y) = Bernoulli(sigmoid(f(z, y))): first layer W_z z + W_y y + b.
         self.decoder = MultiInputMLP((config.z_dim, config.n_classes), hidden)
         self.decoder_out = glorot_linear(hidden[-1], config.x_dim)
@@ -126,7 +127,10 @@ class GenerativeClassifier(nn.Module):
         Returns:
             shape decode(z, y).shape[:-1].
         """
-        f = self.decode(z, y)
+        return self.log_likelihood_of(x, self.decode(z, y))
+
+    def log_likelihood_of(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """log p(x|f) summed over features: Bernoulli with logits f, or N(f, diag exp(x_logvar))."""
         if self.config.likelihood == "gaussian":
             return log_normal_diag(x, f, self.x_logvar)
         return log_bernoulli(x, f)

@@ -1,0 +1,102 @@
+"""Options taken from the authors' ICML 2016 code: each against an independent computation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adgm.config import ModelConfig, TrainConfig
+from adgm.distributed import ObjectiveModule
+from adgm.errors import AdgmError
+from adgm.models import build_model
+from adgm.objectives import objective
+from tests.conftest import TINY, binary_batch, tiny_model
+from tests.test_objectives import explicit_q_y_logits
+
+
+@pytest.mark.parametrize("name", ["adgm", "sdgm"])
+def test_mean_log_classification_term_is_the_mean_of_log_q_over_samples(name):
+    model = tiny_model(name)
+    x_l, x_u = binary_batch(5), binary_batch(4, seed=2)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    n_samples = 4
+    torch.manual_seed(3)
+    mean_log = objective(
+        model, x_l, y, x_u, alpha=1.0, n_samples=n_samples, classification_term="mean-log"
+    )
+    torch.manual_seed(3)
+    log_mean = objective(model, x_l, y, x_u, alpha=1.0, n_samples=n_samples)
+    # The same draws: eps_a of the labelled rows comes first in both.
+    torch.manual_seed(3)
+    eps_a = torch.randn(n_samples, 5, TINY["a_dim"], dtype=torch.float64)
+    mu_a, logvar_a = model.q_a(x_l)
+    a = mu_a + torch.exp(0.5 * logvar_a) * eps_a  # (S, B, A)
+    log_q = F.log_softmax(explicit_q_y_logits(model, x_l.expand(n_samples, -1, -1), a), -1)
+    expected = -log_q[:, torch.arange(5), y].mean(0).mean()
+    torch.testing.assert_close(mean_log.classification, expected, rtol=1e-10, atol=1e-10)
+    assert mean_log.classification > log_mean.classification  # Jensen, S > 1
+    torch.testing.assert_close(mean_log.unlabelled, log_mean.unlabelled)  # only clf changes
+
+
+def test_the_two_classification_terms_agree_for_one_sample():
+    model = tiny_model("adgm")
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    torch.manual_seed(1)
+    first = objective(model, x_l, y, x_u, alpha=2.0, classification_term="mean-log")
+    torch.manual_seed(1)
+    second = objective(model, x_l, y, x_u, alpha=2.0)
+    torch.testing.assert_close(first.loss, second.loss, rtol=1e-12, atol=1e-12)
+
+
+def test_weight_prior_adds_half_the_squared_weights_over_n_to_the_loss():
+    model = tiny_model("sdgm")
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    options = dict(alpha=2.0, n_samples=1, analytic_kl=True)
+    torch.manual_seed(1)
+    plain = ObjectiveModule(model, **options)(x_l, y, x_u)
+    torch.manual_seed(1)
+    with_prior = ObjectiveModule(model, weight_prior_scale=1 / 600, **options)(x_l, y, x_u)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    squared = sum(float((m.weight.detach() ** 2).sum()) for m in linears)
+    assert len(linears) > 20  # every MLP and Gaussian layer of the five networks
+    torch.testing.assert_close(with_prior.loss - plain.loss, torch.tensor(squared / 1200).double())
+    torch.testing.assert_close(with_prior.unlabelled, plain.unlabelled)
+
+
+def test_small_gaussian_init_starts_every_gaussian_near_a_standard_normal():
+    config = ModelConfig(name="adgm", gaussian_init="small")
+    torch.manual_seed(0)
+    model = build_model(config)
+    x = torch.rand(50, 784).round()
+    with torch.no_grad():
+        mu, logvar = model.q_a(x)
+    assert mu.abs().max() < 0.1 and logvar.abs().max() < 0.1
+    assert 0.5e-3 < float(model.z_head.mu.weight.detach().std()) < 1.5e-3
+    torch.manual_seed(0)
+    glorot = build_model(ModelConfig(name="adgm"))
+    with torch.no_grad():
+        assert glorot.q_a(x)[1].abs().max() > 0.5  # the paper's Glorot init: far from N(0, I)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("adgm", "glorot"), ("m2", "glorot"), ("sdgm", "small"), ("adgm-gen", "small")],
+)
+def test_auto_init_is_the_papers_for_its_models_and_the_later_codes_for_the_others(name, expected):
+    assert ModelConfig(name=name).resolved_gaussian_init == expected
+    assert ModelConfig(name=name, gaussian_init="glorot").resolved_gaussian_init == "glorot"
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (lambda: ModelConfig(gaussian_init="he"), "unknown gaussian_init 'he'"),
+        (lambda: TrainConfig(classification_term="sum"), "unknown classification_term 'sum'"),
+        (lambda: TrainConfig(eval_iw_samples=-1), "eval_iw_samples must be >= 0"),
+    ],
+)
+def test_bad_option_values_are_clear_errors(config, message):
+    with pytest.raises(AdgmError, match=message):
+        config().validate()

@@ -55,6 +55,11 @@ def test_tiny_mnist_run_learns_and_resumes(mnist_dir, tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["epoch"] == 4 and 0 <= result["test_error"] < 0.6
+    assert result["test_inputs"] == "binary"
+    grey = adgm("evaluate", str(out), "--samples", "5", "--test-inputs", "grey")
+    assert grey.returncode == 0, grey.stderr
+    grey_result = json.loads(grey.stdout)
+    assert grey_result["test_inputs"] == "grey" and 0 <= grey_result["test_error"] < 0.6
     changed = adgm("train", "--resume", "--out", str(out), "--model", "m2")
     assert one_line_error(changed).endswith("may be given (got --model)")
 

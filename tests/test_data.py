@@ -187,3 +187,65 @@ def test_validation_hold_out_and_subset():
     assert data.x_unlabelled.shape[0] == 30 and data.x_valid.shape == (10, 30)
     with pytest.raises(AdgmError, match="unlabelled_batch=10 exceeds the 8 training images"):
         synthetic_split(n_unlabelled=40, subset=8, n_labels=3)
+
+
+def grey_dataset(n: int, seed: int) -> Dataset:
+    """n images of 6 grey pixels, labels 0..2 in a random order."""
+    rng = np.random.default_rng(seed)
+    return Dataset(rng.random((n, 6), dtype=np.float32), rng.integers(0, 3, size=n))
+
+
+def test_class_sorted_order_visits_the_classes_in_turn_the_same_way_every_epoch():
+    """The authors' paper-era data order: unlabelled images stacked by class, never shuffled."""
+    train, test = grey_dataset(60, 0), grey_dataset(10, 1)
+    config = DataConfig(n_labels=6, labelled_batch=6, unlabelled_batch=10)
+    sorted_data = split_semi_supervised(
+        train,
+        test,
+        DataConfig(**{**config.__dict__, "unlabelled_order": "class-sorted"}),
+        n_classes=3,
+    )
+    order = np.argsort(train.labels, kind="stable")
+    np.testing.assert_array_equal(sorted_data.x_unlabelled.numpy(), train.images[order])
+    assert sorted(train.labels[order][:10].tolist()) == [0] * 10  # the first batch: class 0
+    shuffled = split_semi_supervised(train, test, config, n_classes=3)
+    assert shuffled.shuffle and not sorted_data.shuffle
+    np.testing.assert_array_equal(shuffled.x_unlabelled.numpy(), train.images)
+
+
+def test_unshuffled_batches_follow_the_stored_rows_in_every_epoch():
+    train, test = grey_dataset(40, 2), grey_dataset(10, 3)
+    config = DataConfig(
+        n_labels=6, labelled_batch=6, unlabelled_batch=10, unlabelled_order="class-sorted"
+    )
+    data = split_semi_supervised(train, test, config, n_classes=3)
+    grey = data.x_unlabelled
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):  # two epochs
+        for step, (_, _, x_u) in enumerate(
+            epoch_batches(data, generator, labelled_batch=6, unlabelled_batch=10)
+        ):
+            rows = grey[step * 10 : (step + 1) * 10]
+            # A binary pixel can be 1 only where the grey level is above 0.
+            assert torch.all(x_u <= (rows > 0).float())
+            assert torch.all((x_u == 0) | (x_u == 1))
+
+
+@pytest.mark.parametrize("kind", ["binary", "grey"])
+def test_test_inputs_are_one_seeded_binarisation_or_the_grey_levels(kind):
+    train, test = grey_dataset(30, 4), grey_dataset(10, 5)
+    config = DataConfig(n_labels=6, labelled_batch=6, unlabelled_batch=10, test_inputs=kind)
+    data = split_semi_supervised(train, test, config, n_classes=3)
+    expected = binarise_fixed(test.images) if kind == "binary" else test.images
+    np.testing.assert_array_equal(data.x_test.numpy(), expected)
+
+
+def test_class_sorted_order_of_own_data_is_refused_with_the_reason(tmp_path):
+    from adgm.data import load_data
+
+    path = tmp_path / "own.npz"
+    np.savez(path, X=np.random.default_rng(0).random((20, 4)), y=np.r_[0, 1, np.full(18, -1)])
+    with pytest.raises(AdgmError, match="needs the labels of every training image"):
+        load_data(DataConfig(dataset=str(path), unlabelled_order="class-sorted"))
+    with pytest.raises(AdgmError, match="unknown unlabelled_order 'random'"):
+        DataConfig(unlabelled_order="random").validate()

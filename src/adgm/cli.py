@@ -20,6 +20,8 @@ from adgm.config import (
     GAUSSIAN_INITS,
     LIKELIHOODS,
     MODEL_NAMES,
+    TEST_INPUTS,
+    UNLABELLED_ORDERS,
     DataConfig,
     ModelConfig,
     RunConfig,
@@ -40,6 +42,10 @@ HELP = {
     "n_validation": "training images held out as a validation set",
     "subset": "use only the first N training images (smoke tests)",
     "test_subset": "use only the first N test images (smoke tests)",
+    "unlabelled_order": "shuffled every epoch, or class-sorted: the unlabelled images stacked "
+    "class by class and visited in that order every epoch, as the authors' paper-era code did",
+    "test_inputs": "Bernoulli data: evaluate on binary test images (one seeded binarisation) "
+    "or on the grey levels (the authors' code)",
     "name": "model: adgm (the paper: p(a) q(a|x)), adgm-gen (a generated: p(a|x,y,z)), sdgm "
     "(p(a|y,z) p(x|a,y,z)), adgm-det (deterministic a) or m2",
     "hidden": "hidden layer sizes of every MLP",
@@ -86,6 +92,8 @@ CHOICES = {
     "likelihood": LIKELIHOODS,
     "classification_term": CLASSIFICATION_TERMS,
     "gaussian_init": GAUSSIAN_INITS,
+    "unlabelled_order": UNLABELLED_ORDERS,
+    "test_inputs": TEST_INPUTS,
 }
 RENAMED = {"name": "model", "dataset": "data"}  # ModelConfig.name is --model on the command line
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -144,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--points", type=int, default=None, help="only the first N test images (default: all)"
+    )
+    evaluate.add_argument(
+        "--test-inputs",
+        choices=TEST_INPUTS,
+        default=None,
+        help="binary or grey-level test images (default: the run's setting)",
     )
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
@@ -325,7 +339,10 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.train import load_trained_model
 
     config, model, epoch = load_trained_model(args.run_dir, args.device)
-    data = load_data(config.data, likelihood=config.model.likelihood, device=args.device)
+    data_config = config.data
+    if args.test_inputs is not None:
+        data_config = dataclasses.replace(data_config, test_inputs=args.test_inputs)
+    data = load_data(data_config, likelihood=config.model.likelihood, device=args.device)
     if data.x_test is None:
         raise AdgmError(f"{config.data.dataset} has no test set (give one with --test-data)")
     for name in ("samples", "iw_samples", "points"):
@@ -335,6 +352,7 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     x_test, y_test = data.x_test[: args.points], data.y_test[: args.points]
     samples = args.samples or config.train.eval_samples
     result = {"epoch": epoch, "points": len(x_test), "samples": samples}
+    result["test_inputs"] = data_config.test_inputs
     result["test_error"] = error_rate(model, x_test, y_test, n_samples=samples)
     if args.log_likelihood:
         result.update(_test_log_likelihood(model, x_test, args.iw_samples))

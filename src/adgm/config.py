@@ -16,6 +16,8 @@ MODEL_NAMES = ("adgm", "adgm-det", "m2", "adgm-gen", "sdgm")
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 CLASSIFICATION_TERMS = ("log-mean", "mean-log")
 GAUSSIAN_INITS = ("auto", "glorot", "small")
+UNLABELLED_ORDERS = ("shuffled", "class-sorted")
+TEST_INPUTS = ("binary", "grey")
 MODEL_TITLES = {
     "adgm": "ADGM",
     "adgm-det": "ADGM, deterministic a",
@@ -41,6 +43,8 @@ class DataConfig:
     n_validation: int = 0  # images held out of the unlabelled set for model selection
     subset: int | None = None  # use only the first `subset` training images (tests, smoke runs)
     test_subset: int | None = None  # use only the first `test_subset` test images
+    unlabelled_order: str = "shuffled"  # "class-sorted": the authors' paper-era code's order
+    test_inputs: str = "binary"  # Bernoulli data: test images binarised once, or "grey" levels
 
     def validate(self) -> None:
         _positive("n_labels", self.n_labels)
@@ -48,6 +52,8 @@ class DataConfig:
         _positive("unlabelled_batch", self.unlabelled_batch)
         if self.n_validation < 0:
             raise AdgmError(f"n_validation must be >= 0, got {self.n_validation}")
+        _one_of("unlabelled_order", self.unlabelled_order, UNLABELLED_ORDERS)
+        _one_of("test_inputs", self.test_inputs, TEST_INPUTS)
         for name in ("subset", "test_subset"):
             value = getattr(self, name)
             if value is not None:
@@ -183,6 +189,11 @@ class RunConfig:
             )
         except TypeError as exc:
             raise AdgmError(f"config does not match this version of adgm: {exc}") from None
+
+
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise AdgmError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
 def _positive(name: str, value: int) -> None:

@@ -23,9 +23,11 @@ class SemiSupervisedData:
 
     With ``likelihood == "bernoulli"``, x_labelled (N_l, D) and x_unlabelled (N_u, D) hold grey
     levels in [0, 1]: they are binarised afresh as batches are drawn, and x_test and x_valid are
-    binarised once, with a fixed seed. With "gaussian" all features are real numbers,
-    standardised with ``feature_mean`` and ``feature_std`` (D,) of the training set, and used as
-    they are. x_test is None when there is no test set (own data without one).
+    binarised once, with a fixed seed (or kept as grey levels: ``DataConfig.test_inputs``).
+    shuffle False: the unlabelled rows are visited in their stored order every epoch (the
+    class-sorted order of ``DataConfig.unlabelled_order``). With "gaussian" all features are
+    real numbers, standardised with ``feature_mean`` and ``feature_std`` (D,) of the training
+    set, and used as they are. x_test is None when there is no test set (own data without one).
     """
 
     x_labelled: torch.Tensor
@@ -39,6 +41,7 @@ class SemiSupervisedData:
     likelihood: str = "bernoulli"
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
+    shuffle: bool = True
 
     @property
     def x_dim(self) -> int:
@@ -73,6 +76,10 @@ def split_semi_supervised(
         test = Dataset(test.images[: config.test_subset], test.labels[: config.test_subset])
     train, valid = _hold_out(train, config.n_validation, config.label_seed)
     labelled = balanced_label_indices(train.labels, config.n_labels, n_classes, config.label_seed)
+    unlabelled_rows = np.arange(len(train))
+    if config.unlabelled_order == "class-sorted":  # class 0 first, then 1, ...; stable
+        unlabelled_rows = np.argsort(train.labels, kind="stable")
+    test_images = test_inputs(test.images, config.test_inputs)
     if config.unlabelled_batch > len(train):
         raise AdgmError(
             f"unlabelled_batch={config.unlabelled_batch} exceeds the {len(train)} training images"
@@ -84,13 +91,19 @@ def split_semi_supervised(
     return SemiSupervisedData(
         x_labelled=tensor(train.images[labelled]),
         y_labelled=tensor(train.labels[labelled]),
-        x_unlabelled=tensor(train.images),
-        x_test=tensor(binarise_fixed(test.images)),
+        x_unlabelled=tensor(train.images[unlabelled_rows]),
+        x_test=tensor(test_images),
         y_test=tensor(test.labels),
-        x_valid=None if valid is None else tensor(binarise_fixed(valid.images)),
+        x_valid=None if valid is None else tensor(test_inputs(valid.images, config.test_inputs)),
         y_valid=None if valid is None else tensor(valid.labels),
         n_classes=n_classes,
+        shuffle=config.unlabelled_order == "shuffled",
     )
+
+
+def test_inputs(images: np.ndarray, kind: str) -> np.ndarray:
+    """Evaluation images of a Bernoulli model: "binary" (one seeded binarisation) or "grey"."""
+    return binarise_fixed(images) if kind == "binary" else images
 
 
 def _to_tensor(array: np.ndarray, device: str) -> torch.Tensor:
@@ -156,10 +169,17 @@ def load_data(
                 f"{config.dataset} images are grey levels: use the Bernoulli likelihood"
             )
         return split_semi_supervised(train, test, config, n_classes=10, device=device)
+    if config.unlabelled_order != "shuffled":
+        raise AdgmError(
+            f"unlabelled_order={config.unlabelled_order!r} needs the labels of every training "
+            "image; it works with mnist and fashion-mnist only"
+        )
     own = read_own_data(
         config.dataset, test_path=config.test_data, label_column=config.label_column
     )
-    return split_given_labels(own, likelihood=likelihood, device=device)
+    return split_given_labels(
+        own, likelihood=likelihood, device=device, test_kind=config.test_inputs
+    )
 
 
 def resolve_likelihood(requested: str, features: np.ndarray) -> str:
@@ -178,7 +198,7 @@ def resolve_likelihood(requested: str, features: np.ndarray) -> str:
 
 
 def split_given_labels(
-    own: OwnData, *, likelihood: str = "auto", device: str = "cpu"
+    own: OwnData, *, likelihood: str = "auto", device: str = "cpu", test_kind: str = "binary"
 ) -> SemiSupervisedData:
     """Own data: rows with a label (>= 0) are the labelled set; all rows are the unlabelled set.
 
@@ -201,7 +221,7 @@ def split_given_labels(
     elif x_test is not None:
         if x_test.min() < 0 or x_test.max() > 1:
             raise AdgmError("test features must lie in [0, 1] like the training features")
-        x_test = binarise_fixed(x_test)
+        x_test = test_inputs(x_test, test_kind)
 
     def tensor(array):
         return None if array is None else _to_tensor(array, device)
@@ -239,8 +259,9 @@ def epoch_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (x_labelled (B_l, D), y_labelled (B_l,), x_unlabelled (B_u, D)) binary batches.
 
-    The unlabelled set is shuffled once per epoch and each image is binarised by a fresh
-    Bernoulli draw when its batch is made (so once per epoch); Gaussian data are used as they are.
+    The unlabelled set is shuffled once per epoch (unless data.shuffle is False) and each image
+    is binarised by a fresh Bernoulli draw when its batch is made (so once per epoch); Gaussian
+    data are used as they are.
     The labelled half is the whole labelled set when labelled_batch equals its size (the paper:
     100 of 100), otherwise a random subset per step; it is binarised afresh at every step, as in
     the authors' released code.
@@ -261,7 +282,10 @@ def epoch_batches(
         raise AdgmError(f"labelled_batch={labelled_batch} exceeds the {n_labelled} labels")
     device = data.x_unlabelled.device
     rank, world_size = shard
-    order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
+    if data.shuffle:
+        order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
+    else:  # the stored order, every epoch (the authors' paper-era code)
+        order = torch.arange(len(data.x_unlabelled), device=device)
     order = order[rank::world_size]
     if noise_on_device is None:
         noise_on_device = device.type != "cpu"

@@ -284,3 +284,20 @@ def test_q_z_pairs_are_q_z_of_each_point_and_label():
     torch.testing.assert_close(logvar, torch.cat([logvar_given, logvar_all.flatten(0, 1)]))
     onehot = F.one_hot(torch.tensor(1), k).double().expand(5, k)
     torch.testing.assert_close(model.q_z(x)[0][:, 1], explicit_q_z(model, x, onehot)[0])
+
+
+@pytest.mark.parametrize("name", ["adgm", "sdgm"])
+def test_bf16_autocast_keeps_densities_in_float32_and_the_loss_close(name):
+    torch.manual_seed(0)
+    model = tiny_model(name).float()
+    x_l, x_u = binary_batch(5).float(), binary_batch(7, seed=2).float()
+    y = torch.tensor([0, 1, 2, 1, 0])
+    torch.manual_seed(1)
+    full = objective(model, x_l, y, x_u, alpha=2.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mu, logvar = model.q_a(x_l)
+        torch.manual_seed(1)
+        half = objective(model, x_l, y, x_u, alpha=2.0)
+    assert mu.dtype == logvar.dtype == torch.float32
+    assert half.loss.dtype == torch.float32
+    torch.testing.assert_close(half.loss, full.loss, rtol=2e-2, atol=0)

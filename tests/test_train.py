@@ -136,7 +136,13 @@ def test_only_the_newest_checkpoints_are_kept_and_a_corrupt_latest_falls_back(tm
 
 
 @pytest.mark.parametrize(
-    "model, changes", [("adgm", {}), ("sdgm", {"eval_iw_samples": 3}), ("adgm-gen", {})]
+    "model, changes",
+    [
+        ("adgm", {}),
+        ("sdgm", {"eval_iw_samples": 3}),
+        ("adgm-gen", {}),
+        ("adgm", {"precision": "bf16"}),
+    ],
 )
 def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path, model, changes):
     config, data = tiny_run(model, epochs=3, **changes)
@@ -192,6 +198,19 @@ def test_training_on_blobs_beats_chance(tmp_path):
     rows = trainer.fit(log=lambda _: None)
     assert rows[-1]["test_error"] < 0.2  # chance is 2/3
     assert rows[-1]["U"] < rows[0]["U"]  # the bound improves
+
+
+def test_a_bf16_run_learns_as_the_fp32_run_does(tmp_path):
+    errors = {}
+    for precision in ("fp32", "bf16"):
+        config, data = tiny_run(epochs=15, seed=1, lr=1e-2, precision=precision)
+        trainer = Trainer(config, tmp_path / precision, data)
+        trainer.start()
+        rows = trainer.fit(log=lambda _: None)
+        errors[precision] = rows[-1]["test_error"]
+        assert rows[-1]["U"] < rows[0]["U"]
+    assert errors["bf16"] < 0.2, errors  # chance is 2/3
+    assert abs(errors["bf16"] - errors["fp32"]) < 0.1, errors
 
 
 def test_opt_in_rollback_restores_the_last_checkpoint_and_lowers_the_lr(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from adgm.config import (
     GAUSSIAN_INITS,
     LIKELIHOODS,
     MODEL_NAMES,
+    PRECISIONS,
     TEST_INPUTS,
     UNLABELLED_ORDERS,
     DataConfig,
@@ -60,6 +61,8 @@ HELP = {
     "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",
     "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
     "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
+    "precision": "fp32, or bf16: training steps under autocast, matrix products in bfloat16 "
+    "(densities, sums, parameters and gradients in fp32); evaluation stays fp32",
     "weight_prior": "add a N(0, I) prior on the weight matrices, divided by the number of "
     "unlabelled points, to the loss (the authors' ICML 2016 code)",
     "classification_term": "log-mean: -log (1/S) sum_i q(y|a_i,x) (eq. 9); mean-log: "
@@ -94,6 +97,7 @@ CHOICES = {
     "gaussian_init": GAUSSIAN_INITS,
     "unlabelled_order": UNLABELLED_ORDERS,
     "test_inputs": TEST_INPUTS,
+    "precision": PRECISIONS,
 }
 RENAMED = {"name": "model", "dataset": "data"}  # ModelConfig.name is --model on the command line
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

@@ -18,6 +18,7 @@ CLASSIFICATION_TERMS = ("log-mean", "mean-log")
 GAUSSIAN_INITS = ("auto", "glorot", "small")
 UNLABELLED_ORDERS = ("shuffled", "class-sorted")
 TEST_INPUTS = ("binary", "grey")
+PRECISIONS = ("fp32", "bf16")
 MODEL_TITLES = {
     "adgm": "ADGM",
     "adgm-det": "ADGM, deterministic a",
@@ -110,6 +111,7 @@ class TrainConfig:
     analytic_kl: bool = True  # closed-form Gaussian KL terms (the released code) or MC (eq. 7)
     classification_term: str = "log-mean"  # eq. 9, -log mean_i q; "mean-log": the authors' code
     weight_prior: bool = False  # N(0, I) prior on the weight matrices, / N (ICML 2016 code)
+    precision: str = "fp32"  # "bf16": training steps under autocast (matrix products in bf16)
     lr: float = 3e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -147,6 +149,7 @@ class TrainConfig:
                 f"unknown classification_term {self.classification_term!r}; choose one of "
                 f"{', '.join(CLASSIFICATION_TERMS)}"
             )
+        _one_of("precision", self.precision, PRECISIONS)
         if self.eval_iw_samples < 0:
             raise AdgmError(f"eval_iw_samples must be >= 0, got {self.eval_iw_samples}")
         if self.alpha is not None and self.alpha < 0:

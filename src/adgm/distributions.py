@@ -60,6 +60,13 @@ def log_normal_diag(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * (_LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar)).sum(-1)
 
 
+def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log softmax over the last axis, computed in float32 when the logits are bf16 or fp16."""
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()
+    return F.log_softmax(logits, dim=-1)
+
+
 def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
     """log N(x | 0, I) = -1/2 sum_d [log 2pi + x_d^2]."""
     return -0.5 * (_LOG_2PI + x.pow(2)).sum(-1)

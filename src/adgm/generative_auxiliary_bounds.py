@@ -21,11 +21,11 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from adgm.distributions import (
     kl_normal_standard_normal,
     log_normal_diag,
+    log_softmax,
     log_standard_normal,
     log_uniform_categorical,
 )
@@ -106,6 +106,6 @@ def pair_elbos(
         + model.log_p_auxiliary(a_pairs, x, z, rows, labels)
         + minus_log_qa.index_select(1, rows)
     )  # (S, P)
-    log_qy = F.log_softmax(model.q_y_logits(x, Auxiliary(a, mu_a, logvar_a)), dim=-1)
+    log_qy = log_softmax(model.q_y_logits(x, Auxiliary(a, mu_a, logvar_a)))
     n_other = x.shape[0] - n_labelled
     return PairElbos(w[:, :n_labelled], w[:, n_labelled:].unflatten(1, (n_other, k)), log_qy)

@@ -95,7 +95,12 @@ class GaussianLayer(nn.Module):
             raise ValueError(f"unknown Gaussian layer init {init!r}")
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mu(h), self.logvar(h)
+        """(mu, logvar), in float32 also under bf16 autocast: the densities and KL terms built
+        from them are sums over units that need its precision."""
+        mu, logvar = self.mu(h), self.logvar(h)
+        if mu.dtype in (torch.bfloat16, torch.float16):
+            return mu.float(), logvar.float()
+        return mu, logvar
 
     @staticmethod
     def sample(

@@ -36,11 +36,11 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from adgm.distributions import (
     kl_normal_standard_normal,
     log_normal_diag,
+    log_softmax,
     log_standard_normal,
     log_uniform_categorical,
 )
@@ -104,7 +104,7 @@ def labelled_bound(
     log_px = model.log_px(x, z, y)  # (S, B)
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term  # (S, B)
 
-    log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
+    log_qy = log_softmax(model.q_y_logits(x, aux))  # (S|1, B, K)
     return -elbo.mean(0), -log_mean_q_true_label(log_qy, y)
 
 
@@ -154,7 +154,7 @@ def unlabelled_bound(
         return -expectation_over_labels(elbos.log_qy, elbos.unlabelled)
     aux = model.sample_auxiliary(x, n_samples)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
-    log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
+    log_qy = log_softmax(model.q_y_logits(x, aux))  # (S|1, B, K)
     mu_z, logvar_z = model.q_z(x)  # (B, K, Z): all labels
     z = GaussianLayer.sample(mu_z, logvar_z, n_samples)  # (S, B, K, Z)
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B, K)
@@ -232,7 +232,7 @@ def batch_elbos(
     elbo_l = elbo[:, :n_labelled] + a_term[:, :n_labelled]  # (S, B_l)
     elbo_u = elbo[:, n_labelled:].unflatten(1, (n_unlabelled, k))  # (S, B_u, K)
     elbo_u = elbo_u + a_term[:, n_labelled:].unsqueeze(-1)
-    log_qy = F.log_softmax(model.q_y_logits(x, aux), dim=-1)  # (S|1, B, K)
+    log_qy = log_softmax(model.q_y_logits(x, aux))  # (S|1, B, K)
     return PairElbos(elbo_l, elbo_u, log_qy)
 
 

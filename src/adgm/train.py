@@ -354,11 +354,18 @@ class Trainer:
         not finite, and every step after it, changes nothing until `check_divergence` stops
         training.
         """
-        terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
+        with self._autocast():
+            terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         self.update.step(terms.loss, number)
         return terms
+
+    def _autocast(self):
+        """bf16: the step's forward pass under autocast (matrix products in bf16; densities,
+        sums and the parameters and their gradients stay fp32). fp32: nothing changes."""
+        enabled = self.config.train.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def check_divergence(self) -> None:
         """Raise TrainingDiverged if a step of this epoch since the last check diverged.

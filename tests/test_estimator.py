@@ -181,3 +181,15 @@ def test_the_models_with_a_generated_auxiliary_beat_the_baseline_and_round_trip(
     loaded = estimator.load(classifier.save(tmp_path / "model.pt"))
     np.testing.assert_array_equal(loaded.predict_proba(x_test), classifier.predict_proba(x_test))
     assert loaded.sample(3, y=1).shape == (3, 20)
+
+
+def test_bf16_precision_is_a_parameter_that_trains_and_predicts():
+    x, y, labelled, x_test, y_test = gaussian_blobs()
+    classifier = ADGMClassifier(**FAST, precision="bf16")
+    assert clone(classifier).get_params()["precision"] == "bf16"
+    classifier.fit(x, y)
+    probabilities = classifier.predict_proba(x_test)
+    np.testing.assert_allclose(probabilities.sum(1), 1, rtol=1e-5)
+    assert classifier.score(x_test, y_test) > 0.5  # three classes
+    with pytest.raises(AdgmError, match="unknown precision 'fp8'"):
+        ADGMClassifier(**FAST, precision="fp8").fit(x, y)

@@ -15,7 +15,8 @@ Sizes default to the paper's (two 500-unit layers, 100-unit a and z) for inputs 
 features and shrink with smaller inputs (hidden width 2 D, at least 32; a and z D / 4, at least
 2). The likelihood is Bernoulli for features in [0, 1] and Gaussian otherwise (standardised),
 unless given. Batches adapt: each step sees min(100, labels) labelled and min(100, N) unlabelled
-rows, so any number of classes and uneven label counts work.
+rows, so any number of classes and uneven label counts work. ``precision="bf16"`` trains with
+the matrix products in bfloat16 (``adgm train --precision``); prediction stays fp32.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         labelled_batch: int = 100,
         unlabelled_batch: int = 100,
         eval_samples: int = 100,
+        precision: str = "fp32",
         random_state: int = 0,
         device: str = "cpu",
         verbose: bool = False,
@@ -76,6 +78,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         self.labelled_batch = labelled_batch
         self.unlabelled_batch = unlabelled_batch
         self.eval_samples = eval_samples
+        self.precision = precision
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -129,6 +132,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             alpha=self.alpha,
             lr=self.lr,
             eval_samples=self.eval_samples,
+            precision=self.precision,
             seed=self.random_state,
             device=self.device,
         )

@@ -82,11 +82,15 @@ def comparable_metrics(run_dir):
     ]
 
 
-@pytest.fixture
-def reference(mnist_dir, tmp_path):
-    run_dir = tmp_path / "reference"
-    process = adgm_process("train", *RUN, "--out", str(run_dir), log=tmp_path / "reference.log")
-    assert process.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The metrics of an uninterrupted run, made once for every test of this module."""
+    if not os.environ.get("ADGM_DATA_DIR"):
+        pytest.skip("ADGM_DATA_DIR is not set (CI sets it to ../shared/data/mnist)")
+    folder = tmp_path_factory.mktemp("reference")
+    run_dir, log = folder / "run", folder / "reference.log"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    assert process.wait(timeout=600) == 0, log.read_text()
     return comparable_metrics(run_dir)
 
 
@@ -141,4 +145,54 @@ def test_ctrl_c_writes_a_checkpoint_exits_130_and_resumes_exactly(reference, tmp
     assert process.wait(timeout=120) == 130, log.read_text()
     assert "adgm: interrupted: stopped at epoch 2, step" in log.read_text()
     finish(run_dir)
+    assert comparable_metrics(run_dir) == reference
+
+
+def test_a_second_process_on_the_same_run_is_refused_at_once(reference, tmp_path):
+    run_dir, log = tmp_path / "shared", tmp_path / "first.log"
+    first = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    wait_for_epochs(run_dir, 1, first, log)
+    second = subprocess.run(
+        [sys.executable, "-m", "adgm.cli", "train", "--resume", "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 2, second.stderr
+    line = second.stderr.strip()
+    assert line.startswith("adgm: error: ") and "\n" not in line, second.stderr
+    assert f"in use by another adgm process (pid {first.pid})" in line
+    assert first.wait(timeout=600) == 0, log.read_text()
+    assert comparable_metrics(run_dir) == reference  # every epoch once
+
+
+def test_a_killed_runs_lock_does_not_block_its_resume(reference, tmp_path):
+    run_dir, log = tmp_path / "stale", tmp_path / "log"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    wait_for_epochs(run_dir, 1, process, log)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert (run_dir / "lock").read_text().strip() == str(process.pid)  # left behind
+    finish(run_dir)
+    assert comparable_metrics(run_dir) == reference
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_afresh(reference, tmp_path):
+    run_dir, log = tmp_path / "early", tmp_path / "log"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "config.json").exists():  # the run has started, no epoch is done
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert not list((run_dir / "checkpoints").glob("epoch-*.pt"))
+    result = subprocess.run(
+        [sys.executable, "-m", "adgm.cli", "train", "--resume", "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "has no checkpoint yet: starting it from the beginning" in result.stdout
     assert comparable_metrics(run_dir) == reference

@@ -87,6 +87,7 @@ def test_checkpoint_is_self_describing_and_leaves_no_temp_files(tmp_path):
         "checkpoints",
         "command.txt",
         "config.json",
+        "lock",  # released: see test_run_lock.py
         "metrics.jsonl",
     ]
     assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
@@ -290,6 +291,7 @@ def test_a_checkpoint_from_before_newer_settings_still_resumes(tmp_path):
     )
     resumed.resume()
     assert resumed.epoch == 1
+    resumed.release_lock()
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=1e-2))
     with pytest.raises(AdgmError, match="another configuration"):
         Trainer(other, tmp_path, data).resume()

@@ -1,4 +1,4 @@
-"""The ``adgm`` command: ``adgm train`` and ``adgm evaluate RUN_DIR``.
+"""The ``adgm`` command: train, evaluate, sample, plot, summary and reproduce (``adgm CMD -h``).
 
 Every field of DataConfig, ModelConfig and TrainConfig is a ``--kebab-case`` flag of
 ``adgm train``; the defaults are the paper's. Errors in the user's input end the program with one
@@ -307,7 +307,10 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     trainer = Trainer(config, out)
     if args.resume:
         trainer.resume()
-        print(f"resuming {out} after epoch {trainer.epoch}")
+        if trainer.epoch == 0 and trainer.step == 0:
+            print(f"{out} has no checkpoint yet: starting it from the beginning")
+        else:
+            print(f"resuming {out} after epoch {trainer.epoch}")
     else:
         trainer.start("adgm " + shlex.join(argv))
     n_params = sum(p.numel() for p in trainer.model.parameters())

@@ -1,7 +1,8 @@
 """The training loop: model-agnostic, with run folder, metrics, checkpoints and exact resume.
 
-A run folder holds ``config.json``, ``command.txt``, ``metrics.jsonl`` (one JSON object per epoch)
-and ``checkpoint-latest.pt``. The learning rate is a function of the epoch,
+A run folder holds ``config.json``, ``command.txt``, ``metrics.jsonl`` (one JSON object per epoch),
+``checkpoints/`` (see ``adgm.checkpoint``) and ``lock`` (see ``adgm.run_lock``: one process at a
+time). The learning rate is a function of the epoch,
 lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state of its own.
 """
 
@@ -28,6 +29,7 @@ from adgm.checkpoint import (
     save_checkpoint,
 )
 from adgm.config import RunConfig
+from adgm.run_lock import RunLock
 from adgm.cpu import denormals_flushed, keep_freed_memory
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
 from adgm.distributed import (
@@ -98,6 +100,7 @@ class Trainer:
         self.config = self._fitted_to_data(config)
         model_config = self.config.model
         self.run_dir = Path(run_dir) if run_dir is not None else None  # None: nothing is written
+        self.lock: RunLock | None = None  # held from start/resume until fit ends
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
         train = config.train
@@ -171,6 +174,7 @@ class Trainer:
         """
         if not self.group.is_main:
             return
+        self._hold_lock()
         if (self.run_dir / METRICS).exists() or has_checkpoint(self.run_dir):
             raise AdgmError(f"{self.run_dir} already holds a run; use --resume or another --out")
         try:
@@ -180,8 +184,29 @@ class Trainer:
         except OSError as exc:
             raise AdgmError(f"cannot write the run folder {self.run_dir}: {exc}") from None
 
+    def _hold_lock(self) -> None:
+        """Lock the run folder for this process (see adgm.run_lock), once."""
+        if self.lock is None:
+            self.lock = RunLock.acquire(self.run_dir)
+
+    def release_lock(self) -> None:
+        """Let another process use the run folder (fit does this when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def resume(self) -> None:
-        """Restore everything from the latest complete checkpoint of the run folder."""
+        """Restore everything from the latest complete checkpoint of the run folder.
+
+        A run folder without any checkpoint file (a run stopped during its first epoch, or before
+        its first checkpoint) starts from the beginning: the trainer is as ``start`` leaves it.
+        """
+        if self.group.is_main:
+            self._hold_lock()
+        if not has_checkpoint(self.run_dir):
+            if self.group.is_main:
+                _truncate_metrics(self.run_dir / METRICS, 0)
+            return
         state = load_latest_checkpoint(self.run_dir)
         # Settings added to adgm after the checkpoint was written take their defaults.
         stored = self._fitted_to_data(RunConfig.from_dict(state.get("config", {})))
@@ -416,8 +441,11 @@ class Trainer:
         """
         if self.device.type == "cpu":
             keep_freed_memory()  # see adgm.cpu: no page faults on each step's fresh tensors
-        with _stop_on_first_interrupt(self), denormals_flushed():
-            return self._fit(log)
+        try:
+            with _stop_on_first_interrupt(self), denormals_flushed():
+                return self._fit(log)
+        finally:
+            self.release_lock()
 
     def _fit(self, log) -> list[dict[str, float]]:
         train = self.config.train

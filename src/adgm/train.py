@@ -29,7 +29,6 @@ from adgm.checkpoint import (
     save_checkpoint,
 )
 from adgm.config import RunConfig
-from adgm.run_lock import RunLock
 from adgm.cpu import denormals_flushed, keep_freed_memory
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
 from adgm.distributed import (
@@ -44,6 +43,7 @@ from adgm.likelihood import log_likelihood
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
+from adgm.run_lock import RunLock
 from adgm.tensorboard import TensorBoardLog
 from adgm.update import ClippedAdamUpdate
 

@@ -133,3 +133,32 @@ def test_tiny_mnist_run_of_a_generated_auxiliary_learns_and_keeps_a_active(
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["points"] == 50 and -400 < result["test_log_likelihood"] < 0, result
+
+
+def test_help_names_every_subcommand_without_loading_torch():
+    script = (
+        "import sys\n"
+        "from adgm.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "sample", "plot", "summary", "reproduce"):
+        assert command in result.stdout
+    assert result.stdout.strip().endswith("torch not loaded")
+
+
+def test_every_public_name_resolves():
+    import adgm
+
+    assert sorted(adgm.__all__) == sorted(adgm._EXPORTS)
+    for name in adgm.__all__:
+        assert getattr(adgm, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        adgm.nothing  # noqa: B018

@@ -104,6 +104,11 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
         (["train", "--device", "cuda:0"], "CUDA"),
         (["evaluate", "/nonexistent/run"], "not a run folder"),
         (["train", "--resume"], "--resume needs --out"),
+        (
+            ["train", "--data", "own.npz", "--subset", "100", "--n-labels", "20"],
+            "--subset, --n-labels split mnist and fashion-mnist; own data (own.npz)",
+        ),
+        (["evaluate", "/nonexistent/run", "--points", "0"], "not a run folder"),
     ],
 )
 def test_bad_settings_are_one_line(args, message, capsys, monkeypatch, tmp_path):

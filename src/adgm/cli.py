@@ -302,6 +302,7 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         config = config_from_args(_only_resumable(args), stored)
     else:
         config = config_from_args(args)
+        _refuse_split_flags_for_own_data(args, config)
     config.validate()
     out = args.out or Path("runs") / config.model.name
     trainer = Trainer(config, out)
@@ -325,6 +326,22 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     finally:
         leave_process_group(finished=finished)
     return 0
+
+
+SPLIT_FLAGS = ("subset", "test_subset", "n_labels", "label_seed", "n_validation", "unlabelled_order")
+
+
+def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig) -> None:
+    """The flags that split MNIST-format data mean nothing for own data: refuse them by name."""
+    if config.data.dataset in ("mnist", "fashion-mnist"):
+        return
+    given = [name for name in SPLIT_FLAGS if getattr(args, f"data.{name}", None) is not None]
+    if given:
+        flags = ", ".join(_flag_name(name) for name in given)
+        raise AdgmError(
+            f"{flags} split mnist and fashion-mnist; own data ({config.data.dataset}) bring "
+            "their own labels (-1 = unlabelled) and test set (--test-data)"
+        )
 
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:

@@ -301,3 +301,19 @@ def test_bf16_autocast_keeps_densities_in_float32_and_the_loss_close(name):
     assert mu.dtype == logvar.dtype == torch.float32
     assert half.loss.dtype == torch.float32
     torch.testing.assert_close(half.loss, full.loss, rtol=2e-2, atol=0)
+
+
+def test_a_constant_feature_cannot_make_the_gaussian_likelihood_unbounded():
+    """A standardised constant feature is exactly 0; its variance is floored at 1e-3."""
+    model = tiny_model("m2", likelihood="gaussian")
+    x = torch.zeros(4, TINY["x_dim"], dtype=torch.float64)
+    z = torch.zeros(4, TINY["z_dim"], dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        model.decoder_out.weight.zero_()
+        model.decoder_out.bias.zero_()  # the decoder predicts the feature exactly
+        model.x_logvar.fill_(-50.0)  # a variance that has collapsed
+    per_feature_bound = -0.5 * (math.log(2 * math.pi) + math.log(1e-3))
+    torch.testing.assert_close(
+        model.log_px(x, z, y), torch.full((4,), TINY["x_dim"] * per_feature_bound).double()
+    )

@@ -328,7 +328,14 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-SPLIT_FLAGS = ("subset", "test_subset", "n_labels", "label_seed", "n_validation", "unlabelled_order")
+SPLIT_FLAGS = (
+    "subset",
+    "test_subset",
+    "n_labels",
+    "label_seed",
+    "n_validation",
+    "unlabelled_order",
+)
 
 
 def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig) -> None:

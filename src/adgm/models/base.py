@@ -10,6 +10,7 @@ K labels at once (eq. 11), reusing the label-free part of the first layer for ev
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -19,6 +20,8 @@ from torch import nn
 from adgm.config import ModelConfig
 from adgm.distributions import log_bernoulli, log_normal_diag
 from adgm.nn import GaussianLayer, MultiInputMLP, glorot_linear
+
+GAUSSIAN_LOGVAR_FLOOR = math.log(1e-3)
 
 
 class Auxiliary(NamedTuple):
@@ -130,9 +133,14 @@ class GenerativeClassifier(nn.Module):
         return self.log_likelihood_of(x, self.decode(z, y))
 
     def log_likelihood_of(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """log p(x|f) summed over features: Bernoulli with logits f, or N(f, diag exp(x_logvar))."""
+        """log p(x|f) summed over features: Bernoulli with logits f, or N(f, diag exp(x_logvar)).
+
+        The Gaussian's log-variance is floored at GAUSSIAN_LOGVAR_FLOOR (variance 1e-3 of a
+        standardised feature): a constant feature, standardised to exactly 0, would otherwise
+        let log p(x|z,y) grow without bound as its variance shrinks.
+        """
         if self.config.likelihood == "gaussian":
-            return log_normal_diag(x, f, self.x_logvar)
+            return log_normal_diag(x, f, self.x_logvar.clamp(min=GAUSSIAN_LOGVAR_FLOOR))
         return log_bernoulli(x, f)
 
     def x_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -118,3 +118,13 @@ def test_summary_tabulates_each_run_from_its_metrics(tiny_runs, capsys):
             json.loads(r)["test_error"] for r in (run / "metrics.jsonl").read_text().splitlines()
         ]
         assert cells[1] == f"{100 * errors[0]:.2f}%" and cells[3] == "-" and cells[6] == "2"
+
+
+def test_summary_shows_a_run_not_yet_evaluated_as_a_row_of_dashes():
+    from adgm.reproduce import summarise_runs
+
+    evaluated = [{"epoch": 1, "seconds": 3600.0, "test_error": 0.25}]
+    pending = [{"epoch": 1, "seconds": 1800.0}, {"epoch": 2, "seconds": 1800.0}]
+    table = summarise_runs([("a", evaluated), ("b", pending)], [1, 5]).splitlines()
+    assert table[2] == "| a | 25.00% | - | 25.00% | 25.00% (1) | 1 | 1.00 |"
+    assert table[3] == "| b | - | - | - | - | 2 | 1.00 |"

@@ -34,17 +34,16 @@ def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> 
     ]
     for label, rows in runs:
         tested = {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
-        if not tested:
-            raise AdgmError(f"run {label!r} has no test-error measurements yet")
         at = " | ".join(f"{tested[e]:.2f}%" if e in tested else "-" for e in at_epochs)
-        best = min(tested, key=tested.get)
         hours = sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows) / 3600
-        last = max(tested)
         cell = label.replace("|", "\\|")  # a '|' would end the Markdown cell
-        lines.append(
-            f"| {cell} | {at} | {tested[last]:.2f}% | {tested[best]:.2f}% ({best}) | "
-            f"{rows[-1]['epoch']} | {hours:.2f} |"
-        )
+        if tested:
+            best, last = min(tested, key=tested.get), max(tested)
+            ends = f"{tested[last]:.2f}% | {tested[best]:.2f}% ({best})"
+        else:  # not evaluated yet: the row says so instead of failing the whole table
+            ends = "- | -"
+        epochs = rows[-1]["epoch"] if rows else 0
+        lines.append(f"| {cell} | {at} | {ends} | {epochs} | {hours:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -40,7 +40,7 @@ def assert_png(path, min_bytes=2_000):
 @pytest.fixture
 def tiny_runs(mnist_dir, tmp_path):
     runs = {}
-    for name in ("adgm", "adgm-det", "m2"):
+    for name in ("adgm", "adgm-det", "m2", "sdgm"):
         runs[name] = tmp_path / name
         assert (
             main(["train", *TINY, "--model", name, "--epochs", "2", "--out", str(runs[name])]) == 0
@@ -63,6 +63,14 @@ def test_curves_samples_and_active_units(tiny_runs, tmp_path, capsys):
     assert all(value >= 0 for value in report["kl_per_unit"]["z"])
     assert report["active"]["z"] == sum(v > 0.01 for v in report["kl_per_unit"]["z"])
 
+    assert main(["sample", str(tiny_runs["sdgm"])]) == 0  # x from p(x|a,y,z), a from p(a|y,z)
+    assert_png(tiny_runs["sdgm"] / "samples.png")
+    assert main(["plot", "active-units", str(tiny_runs["sdgm"])]) == 0
+    assert set(json.loads((tiny_runs["sdgm"] / "active-units.json").read_text())["active"]) == {
+        "a",
+        "z",
+    }
+
     assert main(["plot", "active-units", str(tiny_runs["m2"])]) == 0  # z only
     assert set(json.loads((tiny_runs["m2"] / "active-units.json").read_text())["active"]) == {"z"}
 
@@ -81,13 +89,14 @@ def test_reproduce_table1_writes_a_parsable_table(mnist_dir, tmp_path, capsys):
         "--variants",
         "adgm:1",
         "m2:1",
+        "sdgm:1",
         "--out",
         str(out),
     ]
     assert main(args) == 0
     lines = (out / "table1.md").read_text().splitlines()
     rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "%" in line]
-    assert [row[0].strip() for row in rows] == ["ADGM (1 MC)", "M2 (1 MC)"]
+    assert [row[0].strip() for row in rows] == ["ADGM (1 MC)", "M2 (1 MC)", "SDGM (1 MC)"]
     for row in rows:
         mean = float(row[1].split("%")[0])
         assert 0 <= mean <= 100 and row[3].strip() == "1" and row[4].strip() == "2"

@@ -52,6 +52,10 @@ def test_curves_samples_and_active_units(tiny_runs, tmp_path, capsys):
     curves = tmp_path / "curves.png"
     assert main(["plot", "curves", *map(str, tiny_runs.values()), "--out", str(curves)]) == 0
     assert_png(curves)
+    with_log = tmp_path / "with-log.png"
+    args = ["plot", "curves", *map(str, tiny_runs.values()), "--reference", "--out", str(with_log)]
+    assert main(args) == 0
+    assert_png(with_log)
 
     assert main(["sample", str(tiny_runs["adgm"])]) == 0
     assert_png(tiny_runs["adgm"] / "samples.png")

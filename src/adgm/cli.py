@@ -182,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="PNG path (default: curves.png in the first run folder)",
     )
+    curves.add_argument(
+        "--reference",
+        action="store_true",
+        help="also the authors' training log (ADGM, 10 MC, 100 samples of a) as a dashed line",
+    )
     curves.set_defaults(handler=run_plot_curves)
     units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")
     units.add_argument("run_dir", type=Path)
@@ -426,7 +431,7 @@ def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.train import load_run_config, read_metrics
 
     runs = [(run_label(load_run_config(d)), read_metrics(d)) for d in args.run_dirs]
-    path = plot_curves(runs, args.out or args.run_dirs[0] / "curves.png")
+    path = plot_curves(runs, args.out or args.run_dirs[0] / "curves.png", reference=args.reference)
     print(f"wrote {path}")
     return 0
 

@@ -17,6 +17,7 @@ from adgm.checkpoint import atomic_write
 from adgm.config import MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
+from adgm.reference import AUTHORS_LOG_LABEL, AUTHORS_LOG_TEST_ERROR
 
 
 def _pyplot():
@@ -43,10 +44,21 @@ def run_label(config: RunConfig) -> str:
     return label + (", q(a|x) frozen" if frozen else "")
 
 
-def plot_curves(runs: Sequence[tuple[str, list[dict]]], path: Path) -> Path:
-    """Figure 2a: test error (%) against epoch, one line per (label, metrics rows) run."""
+def plot_curves(
+    runs: Sequence[tuple[str, list[dict]]], path: Path, *, reference: bool = False
+) -> Path:
+    """Figure 2a: test error (%) against epoch, one line per (label, metrics rows) run.
+
+    reference: also the authors' training log (adgm.reference) as a dashed black line, up to
+    the last epoch of the runs.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    if reference:
+        last = max((r["epoch"] for _, rows in runs for r in rows), default=0)
+        points = sorted((e, v) for e, v in AUTHORS_LOG_TEST_ERROR.items() if e <= max(last, 10))
+        epochs, errors = zip(*points)
+        ax.plot(epochs, errors, "k--", marker=".", label=AUTHORS_LOG_LABEL)
     for label, rows in runs:
         points = [(r["epoch"], 100 * r["test_error"]) for r in rows if "test_error" in r]
         if not points:

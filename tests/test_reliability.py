@@ -196,3 +196,29 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_afresh(ref
     assert result.returncode == 0, result.stderr
     assert "has no checkpoint yet: starting it from the beginning" in result.stdout
     assert comparable_metrics(run_dir) == reference
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_its_resume_loses_nothing(reference, tmp_path):
+    """A real full disk: a 1.5 MB tmpfs holds the first checkpoint (about 1 MB), not a second."""
+    import shutil
+
+    small, log = tmp_path / "small", tmp_path / "log"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(small)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        process = adgm_process("train", *RUN, "--out", str(small / "run"), log=log)
+        assert process.wait(timeout=600) == 2, log.read_text()
+        text = log.read_text()
+        errors = [line for line in text.splitlines() if line.startswith("adgm: error: ")]
+        assert len(errors) == 1 and "Traceback" not in text, text
+        assert "No space left on device" in errors[0] or "enforce fail" in errors[0], errors
+        assert "the newest intact checkpoint is epoch-00001-step-00000.pt" in errors[0]
+        shutil.copytree(small / "run", tmp_path / "moved")  # the user makes room elsewhere
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    finish(tmp_path / "moved")
+    assert comparable_metrics(tmp_path / "moved") == reference

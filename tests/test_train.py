@@ -374,3 +374,94 @@ def test_devices_other_than_cpu_and_cuda_are_refused_by_name(name):
     with pytest.raises(AdgmError, match=f"device '{name}'; use 'cpu' or 'cuda'"):
         resolve_device(name)
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if "second" not in k and k != "steps_per_s"} for r in rows]
+
+
+def straight_run(tmp_path, **changes):
+    config, data = tiny_run(epochs=3, **changes)
+    trainer = Trainer(config, tmp_path / "straight", data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    return comparable(read_metrics(tmp_path / "straight"))
+
+
+def test_timed_checkpoints_are_written_within_epochs_and_change_nothing(tmp_path):
+    reference = straight_run(tmp_path)
+    config, data = tiny_run(epochs=3, checkpoint_every_minutes=1e-9, keep_checkpoints=1000)
+    trainer = Trainer(config, tmp_path / "timed", data)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    names = [p.name for p in (tmp_path / "timed" / FOLDER).glob("epoch-*.pt")]
+    within = [n for n in names if not n.endswith("step-00000.pt")]
+    assert len(within) >= 2 * trainer.steps_per_epoch() - 3, names  # about one a step
+    assert comparable(read_metrics(tmp_path / "timed")) == reference
+    with pytest.raises(AdgmError, match="checkpoint_every_minutes must be positive"):
+        TrainConfig(checkpoint_every_minutes=0).validate()
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_error_and_loses_nothing(tmp_path, monkeypatch):
+    import adgm.checkpoint
+
+    reference = straight_run(tmp_path)
+    real_save, calls = adgm.checkpoint.torch.save, {"n": 0}
+
+    def full_disk_on_the_second(state, out):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            out.write(b"part of a checkpoint")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 64\nmore"
+            )
+        real_save(state, out)
+
+    monkeypatch.setattr(adgm.checkpoint.torch, "save", full_disk_on_the_second)
+    config, data = tiny_run(epochs=3)
+    trainer = Trainer(config, tmp_path / "full", data)
+    trainer.start()
+    with pytest.raises(AdgmError) as error:
+        trainer.fit(log=lambda _: None)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "cannot write a checkpoint in" in message and "enforce fail" in message
+    assert "the newest intact checkpoint is epoch-00001-step-00000.pt" in message
+    assert "free some space and continue with --resume" in message
+    assert not [p for p in (tmp_path / "full" / FOLDER).iterdir() if p.suffix == ".tmp"]
+    monkeypatch.setattr(adgm.checkpoint.torch, "save", real_save)
+    resumed = Trainer(config, tmp_path / "full", data)
+    resumed.resume()
+    assert resumed.epoch == 1
+    resumed.fit(log=lambda _: None)
+    assert comparable(read_metrics(tmp_path / "full")) == reference
+
+
+def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import adgm.train
+
+    reference = straight_run(tmp_path)
+    real_append, calls = adgm.train._append_metrics, {"n": 0}
+
+    def full_on_the_second(path, row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(path, row)
+
+    monkeypatch.setattr(adgm.train, "_append_metrics", full_on_the_second)
+    config, data = tiny_run(epochs=3)
+    trainer = Trainer(config, tmp_path / "full", data)
+    trainer.start()
+    with pytest.raises(
+        AdgmError, match="cannot append to .*metrics.jsonl .*No space left"
+    ) as error:
+        trainer.fit(log=lambda _: None)
+    assert "the newest intact checkpoint is epoch-00001-step-00000.pt" in str(error.value)
+    monkeypatch.setattr(adgm.train, "_append_metrics", real_append)
+    resumed = Trainer(config, tmp_path / "full", data)
+    resumed.resume()
+    resumed.fit(log=lambda _: None)
+    assert comparable(read_metrics(tmp_path / "full")) == reference

@@ -81,6 +81,8 @@ HELP = {
     "eval_iw_samples": "also the test log-likelihood at each evaluation, importance-weighted "
     "with this many samples (0: off)",
     "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
+    "checkpoint_every_minutes": "also write a checkpoint within an epoch once this many minutes "
+    "have passed since the last one, so a kill loses at most that much work",
     "keep_checkpoints": "how many of the newest checkpoint files to keep",
     "tensorboard": "also write the metrics for TensorBoard to RUN_DIR/tensorboard",
     "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
@@ -357,14 +359,14 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
 
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
-    """On --resume, only --epochs and --device may differ from the stored config."""
-    allowed = {"train.epochs", "train.device"}
+    """On --resume, only --epochs, --device and --checkpoint-every-minutes may differ."""
+    allowed = {"train.epochs", "train.device", "train.checkpoint_every_minutes"}
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
         flags = ", ".join(_flag_name(k.split(".", 1)[1]) for k in changed)
         raise AdgmError(
-            f"--resume keeps the run's settings; only --epochs and --device may be "
-            f"given (got {flags})"
+            f"--resume keeps the run's settings; only --epochs, --device and "
+            f"--checkpoint-every-minutes may be given (got {flags})"
         )
     return args
 

@@ -124,6 +124,7 @@ class TrainConfig:
     eval_every: int = 1  # test error every this many epochs
     eval_iw_samples: int = 0  # > 0: also the test log-likelihood with this many importance samples
     checkpoint_every: int = 1  # epochs between checkpoints (and one at the end)
+    checkpoint_every_minutes: float | None = None  # also within an epoch, at most this apart
     keep_checkpoints: int = 3  # the newest K checkpoint files are kept
     tensorboard: bool = False  # also write the metrics to RUN_DIR/tensorboard
     max_steps_per_epoch: int | None = None  # cut epochs short (tests, smoke runs)
@@ -154,6 +155,10 @@ class TrainConfig:
             raise AdgmError(f"eval_iw_samples must be >= 0, got {self.eval_iw_samples}")
         if self.alpha is not None and self.alpha < 0:
             raise AdgmError(f"alpha must be >= 0, got {self.alpha}")
+        if self.checkpoint_every_minutes is not None and not self.checkpoint_every_minutes > 0:
+            raise AdgmError(
+                f"checkpoint_every_minutes must be positive, got {self.checkpoint_every_minutes}"
+            )
         if self.max_steps_per_epoch is not None:
             _positive("max_steps_per_epoch", self.max_steps_per_epoch)
         if self.rollbacks < 0:

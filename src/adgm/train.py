@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from adgm.checkpoint import (
     FOLDER,
+    POINTER,
     atomic_write_text,
     has_checkpoint,
     load_latest_checkpoint,
@@ -143,6 +144,7 @@ class Trainer:
         self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
         self.rollbacks_done = 0
         self.stop_requested = False  # set by Ctrl-C: stop after the current step
+        self.last_save_time = time.monotonic()  # for checkpoint_every_minutes
 
     def _fitted_to_data(self, config: RunConfig) -> RunConfig:
         """`config` with what the data decide: x_dim, n_classes, the likelihood ("auto"
@@ -213,7 +215,8 @@ class Trainer:
         if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
-                "resume with the run's own settings (only --epochs and --device may change)"
+                "resume with the run's own settings (only --epochs, --device and "
+                "--checkpoint-every-minutes may change)"
             )
         try:
             self.model.load_state_dict(state["model"])
@@ -232,11 +235,22 @@ class Trainer:
         if self.group.is_main:
             _truncate_metrics(self.run_dir / METRICS, self.epoch)
 
+    def _append_metrics(self, row: dict[str, float]) -> None:
+        """One line of metrics.jsonl; a write error names the file and how to go on."""
+        try:
+            _append_metrics(self.run_dir / METRICS, row)
+        except OSError as exc:
+            raise AdgmError(
+                f"cannot append to {self.run_dir / METRICS} ({_first_line(exc)}); "
+                f"{_intact(self.run_dir)}; free some space and continue with --resume"
+            ) from None
+
     def save(self) -> Path | None:
         """Write a checkpoint of the current state (atomically; the last K are kept).
 
         With several processes only rank 0 writes (the weights are the same on every rank).
         """
+        self.last_save_time = time.monotonic()
         if not self.group.is_main:
             return None
         state: dict[str, Any] = {
@@ -257,10 +271,10 @@ class Trainer:
         }
         try:
             return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
             raise AdgmError(
-                f"cannot write a checkpoint in {self.run_dir / FOLDER} ({exc}); "
-                "the previous checkpoints are intact"
+                f"cannot write a checkpoint in {self.run_dir / FOLDER} ({_first_line(exc)}); "
+                f"{_intact(self.run_dir)}; free some space and continue with --resume"
             ) from None
 
     # ----- training ---------------------------------------------------------------------------
@@ -346,6 +360,11 @@ class Trainer:
                 raise TrainingInterrupted(
                     f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
                 )
+            if self._timed_checkpoint_due() and self.step < n_steps:
+                self.check_divergence()  # a checkpoint is only written after a check
+                self._keep_partial(totals, time.perf_counter() - start)
+                start = time.perf_counter()
+                self.save()
         self._keep_partial(totals, time.perf_counter() - start)
         loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
         seconds = self.partial_seconds
@@ -365,6 +384,13 @@ class Trainer:
             "seconds": seconds,
             "steps_per_s": n_steps / seconds,
         }
+
+    def _timed_checkpoint_due(self) -> bool:
+        """checkpoint_every_minutes: whether that long has passed since the last checkpoint."""
+        minutes = self.config.train.checkpoint_every_minutes
+        if minutes is None or self.run_dir is None:
+            return False
+        return time.monotonic() - self.last_save_time >= 60 * minutes
 
     def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
         self.partial = totals.cpu()
@@ -477,11 +503,12 @@ class Trainer:
             # writes the metrics, of its own shard.
             if self.group.is_main and (self.epoch % train.eval_every == 0 or last):
                 row.update(self.evaluate())
+            if self.group.is_main:  # before the checkpoint: a resume truncates what is after it
+                self._append_metrics(row)
             if self.epoch % train.checkpoint_every == 0 or last:
                 self.save()
             if not self.group.is_main:
                 continue
-            _append_metrics(self.run_dir / METRICS, row)
             if board is not None:
                 board.write(row)
             log(format_row(row, train.epochs))
@@ -525,12 +552,41 @@ def format_row(row: dict[str, float], epochs: int) -> str:
     return text
 
 
+RESUME_MAY_CHANGE = ("epochs", "device", "checkpoint_every_minutes")  # not the run's maths
+
+
 def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:
     """The config without the fields a resumed run may change (epochs, device)."""
-    train = {k: v for k, v in config.get("train", {}).items() if k not in ("epochs", "device")}
+    train = {k: v for k, v in config.get("train", {}).items() if k not in RESUME_MAY_CHANGE}
     model = dict(config.get("model", {}))
     model["hidden"] = list(model.get("hidden", ()))
     return {"data": config.get("data"), "model": model, "train": train}
+
+
+def _first_line(exc: BaseException) -> str:
+    """What went wrong, in one line: the OSError behind the exception if there is one (torch's
+    serialiser reports a full disk as a RuntimeError raised while handling the OSError),
+    otherwise the first line of its message."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            exc = seen
+            break
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _intact(run_dir: Path) -> str:
+    """Which checkpoint a resume would start from, in words."""
+    pointer = Path(run_dir) / FOLDER / POINTER
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except OSError:
+        name = ""
+    if name:
+        return f"the newest intact checkpoint is {name}"
+    return "no checkpoint was written yet, so a resume starts the run from the beginning"
 
 
 def _append_metrics(path: Path, row: dict[str, float]) -> None:

@@ -465,3 +465,24 @@ def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkey
     resumed.resume()
     resumed.fit(log=lambda _: None)
     assert comparable(read_metrics(tmp_path / "full")) == reference
+
+
+def test_a_gpu_runs_generator_state_goes_into_the_checkpoint_and_back(tmp_path, monkeypatch):
+    """Not run on a GPU here: the CUDA RNG calls are stand-ins that record what they get."""
+    gpu_state = torch.arange(8, dtype=torch.uint8)
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: gpu_state)
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda state, device: restored.update(state=state)
+    )
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    trainer.device = torch.device("cuda")  # as if it trained on a GPU
+    trainer.save()
+    assert torch.equal(load_latest_checkpoint(tmp_path)["rng"]["cuda"], gpu_state)
+    trainer.release_lock()
+    resumed = Trainer(config, tmp_path, data)
+    resumed.device = torch.device("cuda")
+    resumed.resume()
+    assert torch.equal(restored["state"], gpu_state)

@@ -226,6 +226,8 @@ class Trainer:
         for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
             group["fused"], group["foreach"] = True, None
         torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.batch_generator.set_state(state["rng"]["batches"])
         self.epoch_start_rng = state["rng"]["epoch_start"]
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -269,6 +271,8 @@ class Trainer:
                 "epoch_start": self.epoch_start_rng,
             },
         }
+        if self.device.type == "cuda":  # the Monte Carlo noise is drawn on the GPU
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         try:
             return save_checkpoint(self.run_dir, state, keep=self.config.train.keep_checkpoints)
         except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError

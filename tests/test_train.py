@@ -153,7 +153,7 @@ def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path, model, changes):
 
     stopped = Trainer(config, tmp_path / "stopped", data)
     stopped.start()
-    original_step = stopped.step_once
+    original_step = stopped.loop.step_once
 
     def step_then_ask_to_stop(*args, **kwargs):  # as Ctrl-C does, during epoch 2, step 3
         terms = original_step(*args, **kwargs)
@@ -161,7 +161,7 @@ def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path, model, changes):
             stopped.stop_requested = True
         return terms
 
-    stopped.step_once = step_then_ask_to_stop
+    stopped.loop.step_once = step_then_ask_to_stop
     with pytest.raises(TrainingInterrupted, match="epoch 2, step 3"):
         stopped.fit(log=lambda _: None)
     resumed = Trainer(config, tmp_path / "stopped", data)
@@ -339,7 +339,7 @@ def test_a_run_that_checks_divergence_every_few_steps_names_the_first_bad_step(
 
     monkeypatch.setattr(adgm.distributed, "objective", nan_at_step_3)
     trainer = Trainer(config, tmp_path, data)
-    trainer.divergence_check_every = 4  # as on a GPU, which checks every 50 steps
+    trainer.loop.divergence_check_every = 4  # as on a GPU, which checks every 50 steps
     trainer.start()
     weights = {}
 
@@ -349,8 +349,8 @@ def test_a_run_that_checks_divergence_every_few_steps_names_the_first_bad_step(
             weights.update({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
         return terms
 
-    real_step = trainer.step_once
-    trainer.step_once = keep_weights_after_step_2
+    real_step = trainer.loop.step_once
+    trainer.loop.step_once = keep_weights_after_step_2
     with pytest.raises(AdgmError, match="diverged at epoch 1, step 3: the loss or a gradient"):
         trainer.fit(log=lambda _: None)
     assert calls["n"] == 4  # found at the check after step 4
@@ -440,18 +440,18 @@ def test_a_full_disk_during_a_checkpoint_is_one_error_and_loses_nothing(tmp_path
 def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkeypatch):
     import errno
 
-    import adgm.train
+    import adgm.run_folder
 
     reference = straight_run(tmp_path)
-    real_append, calls = adgm.train._append_metrics, {"n": 0}
+    real_append, calls = adgm.run_folder._append_line, {"n": 0}
 
-    def full_on_the_second(path, row):
+    def full_on_the_second(path, line):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_append(path, row)
+        real_append(path, line)
 
-    monkeypatch.setattr(adgm.train, "_append_metrics", full_on_the_second)
+    monkeypatch.setattr(adgm.run_folder, "_append_line", full_on_the_second)
     config, data = tiny_run(epochs=3)
     trainer = Trainer(config, tmp_path / "full", data)
     trainer.start()
@@ -460,7 +460,7 @@ def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkey
     ) as error:
         trainer.fit(log=lambda _: None)
     assert "the newest intact checkpoint is epoch-00001-step-00000.pt" in str(error.value)
-    monkeypatch.setattr(adgm.train, "_append_metrics", real_append)
+    monkeypatch.setattr(adgm.run_folder, "_append_line", real_append)
     resumed = Trainer(config, tmp_path / "full", data)
     resumed.resume()
     resumed.fit(log=lambda _: None)

@@ -27,6 +27,8 @@ _EXPORTS = {
     "SkipDeepGenerativeModel": "adgm.models",
     "TrainConfig": "adgm.config",
     "Trainer": "adgm.train",
+    "TrainingLoop": "adgm.training_loop",
+    "RunFolder": "adgm.run_folder",
     "build_model": "adgm.models",
     "error_rate": "adgm.evaluate",
     "labelled_bound": "adgm.objectives",
@@ -49,10 +51,12 @@ __all__ = [
     "MODELS",
     "ModelConfig",
     "RunConfig",
+    "RunFolder",
     "SDGMClassifier",
     "SkipDeepGenerativeModel",
     "TrainConfig",
     "Trainer",
+    "TrainingLoop",
     "build_model",
     "error_rate",
     "labelled_bound",
@@ -78,7 +82,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         build_model,
     )
     from adgm.objectives import labelled_bound, objective, unlabelled_bound
+    from adgm.run_folder import RunFolder
     from adgm.train import Trainer
+    from adgm.training_loop import TrainingLoop
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,7 @@ from adgm.cpu import denormals_flushed
 from adgm.data import Dataset, OwnData, split_given_labels
 from adgm.errors import AdgmError
 from adgm.models import build_model
-from adgm.train import Trainer
+from adgm.training_loop import TrainingLoop
 
 PREDICT_CHUNK = 2_000  # rows per forward pass when predicting
 
@@ -101,11 +101,11 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         config = self._run_config(x.shape[1], len(self.classes_))
         # Seeded by random_state, the caller's RNG kept; denormals flushed while training.
         with torch.random.fork_rng(devices=[]), denormals_flushed():
-            trainer = Trainer(config, None, data)
+            loop = TrainingLoop(config, data)  # in memory: no run folder, no checkpoints
             epochs = tqdm(range(self.epochs), desc="fit", disable=not self.verbose, leave=False)
-            self.history_ = [trainer.train_epoch() for _ in epochs]
-        self.model_ = trainer.model.eval()
-        self.model_config_ = trainer.config.model
+            self.history_ = [loop.train_epoch() for _ in epochs]
+        self.model_ = loop.model.eval()
+        self.model_config_ = loop.config.model
         self.likelihood_ = data.likelihood
         self.feature_mean_, self.feature_std_ = data.feature_mean, data.feature_std
         return self

@@ -1,0 +1,347 @@
+"""The training loop: model, optimiser, steps, divergence check and precision; no files.
+
+One ``TrainingLoop`` trains one model on one data set in memory. Its state beyond the model and
+optimiser: ``epoch`` (epochs completed), ``step`` (steps done in the current epoch), the batch
+generator's state at the start of the current epoch and the epoch's partial sums, all in
+``state_dict()``, so a run continues exactly from any step: the steps already done in the epoch
+are replayed by the batch generator (cheap: it only draws random numbers) and skipped. Writing
+that state anywhere is the caller's business (``adgm.train.Trainer`` with an
+``adgm.run_folder.RunFolder``; ``adgm.estimator`` writes nothing). The learning rate is a
+function of the epoch, lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from adgm.config import RunConfig
+from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
+from adgm.distributed import ObjectiveModule, data_parallel, join_process_group, local_device
+from adgm.errors import AdgmError
+from adgm.evaluate import error_rate
+from adgm.likelihood import log_likelihood
+from adgm.models import build_model
+from adgm.models.base import GenerativeClassifier
+from adgm.objectives import default_alpha
+from adgm.update import ClippedAdamUpdate
+
+
+def learning_rate(config: RunConfig, epoch: int) -> float:
+    """lr at (0-based) epoch: annealed by lr_decay every lr_decay_every epochs."""
+    train = config.train
+    return train.lr * train.lr_decay ** (epoch // train.lr_decay_every)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """torch.device for 'cpu', 'cuda' or 'cuda:N', with a clear error when it is not there."""
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise AdgmError(f"unknown device {requested!r}; use 'cpu' or 'cuda'") from None
+    if device.type not in ("cpu", "cuda"):
+        raise AdgmError(f"unsupported device {requested!r}; use 'cpu' or 'cuda'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
+
+
+class TrainingDiverged(AdgmError):
+    """A non-finite loss or gradient; that step and the ones after it changed no weight."""
+
+
+class TrainingLoop:
+    """Trains one model on one data set; see the module docstring."""
+
+    def __init__(self, config: RunConfig, data: SemiSupervisedData | None = None):
+        config.validate()
+        self.device = resolve_device(local_device(config.train.device))
+        self.group = join_process_group(self.device)  # rank 0 of 1 unless run by torchrun
+        self.data = data or load_data(
+            config.data, likelihood=config.model.likelihood, device=str(self.device)
+        )
+        self.config = self.fitted_to_data(config)
+        model_config = self.config.model
+        torch.manual_seed(config.train.seed)
+        self.model: GenerativeClassifier = build_model(model_config).to(self.device)
+        train = config.train
+        if not train.train_auxiliary:  # as the authors' paper-era code: q(a|x) stays as drawn
+            for param in self.model.auxiliary_encoder_parameters():
+                param.requires_grad_(False)
+        self.trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
+        # The fused kernel updates every parameter in one pass (the same Adam maths); it is also
+        # what lets ClippedAdamUpdate skip a diverged step on the device.
+        self.optimizer = torch.optim.Adam(
+            self.trained_parameters, lr=train.lr, betas=(train.beta1, train.beta2), fused=True
+        )
+        self.update = ClippedAdamUpdate(
+            self.optimizer,
+            self.trained_parameters,
+            max_norm=train.clip_grad_norm,
+            max_value=train.clip_grad_value,
+        )
+        # A CPU checks every step (a sync costs nothing there); a GPU runs ahead for 50 steps.
+        self.divergence_check_every = 1 if self.device.type == "cpu" else 50
+        self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
+        self.alpha = (
+            train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
+        )
+        loss = ObjectiveModule(
+            self.model,
+            alpha=self.alpha,
+            n_samples=train.mc_samples,
+            analytic_kl=train.analytic_kl,
+            classification_term=train.classification_term,
+            weight_prior_scale=1.0 / len(self.data.x_unlabelled) if train.weight_prior else 0.0,
+        )
+        self.loss_module = data_parallel(loss, self.group, self.device)
+        self._seed_noise_per_rank(0)
+        self.epoch = 0  # epochs completed
+        self.step = 0  # steps completed in the current epoch
+        self.epoch_start_rng = self.batch_generator.get_state()
+        self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
+        self.partial_seconds = 0.0
+        self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
+        self.stop_requested = False  # set by Ctrl-C: stop after the current step
+        self.last_save_time = time.monotonic()  # for checkpoint_every_minutes
+        # Said when a step diverges; the run folder, where there is one, says which checkpoint.
+        self.divergence_note = "no weight was changed by it"
+
+    def fitted_to_data(self, config: RunConfig) -> RunConfig:
+        """`config` with what the data decide: x_dim, n_classes, the likelihood ("auto"
+        resolved) and batch sizes (at most every label, at most every unlabelled point)."""
+        model = replace(
+            config.model,
+            x_dim=self.data.x_dim,
+            n_classes=self.data.n_classes,
+            likelihood=self.data.likelihood,
+        )
+        data = replace(
+            config.data,
+            labelled_batch=min(config.data.labelled_batch, len(self.data.y_labelled)),
+            unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
+        )
+        return replace(config, data=data, model=model)
+
+    def _seed_noise_per_rank(self, salt: int) -> None:
+        """Several processes: each draws its own Monte Carlo noise (one process: unchanged)."""
+        if self.group.world_size > 1:
+            seed = self.config.train.seed
+            torch.manual_seed(hash((seed, self.group.rank, salt)) % 2**63)
+
+    # ----- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint needs to continue exactly: see ``load_state_dict``."""
+        self.last_save_time = time.monotonic()
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "alpha": self.alpha,
+            "partial": self.partial,
+            "partial_seconds": self.partial_seconds,
+            "lr_scale": self.lr_scale,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "batches": self.batch_generator.get_state(),
+                "epoch_start": self.epoch_start_rng,
+            },
+        }
+        if self.device.type == "cuda":  # the Monte Carlo noise is drawn on the GPU
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict``: weights, optimiser, every RNG, epoch, step, partial sums."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError):
+            raise AdgmError("the checkpoint does not fit this model") from None
+        for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
+            group["fused"], group["foreach"] = True, None
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.batch_generator.set_state(state["rng"]["batches"])
+        self.epoch_start_rng = state["rng"]["epoch_start"]
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.partial, self.partial_seconds = state["partial"], float(state["partial_seconds"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self._seed_noise_per_rank(self.epoch * 100_003 + self.step)
+
+    # ----- training ---------------------------------------------------------------------------
+    def _epoch_batches(self, n_steps: int):
+        """This epoch's batches from its first step not yet done (replaying the ones done)."""
+        if self.step == 0:
+            self.epoch_start_rng = self.batch_generator.get_state()
+        else:
+            self.batch_generator.set_state(self.epoch_start_rng)
+        batches = epoch_batches(
+            self.data,
+            self.batch_generator,
+            labelled_batch=self.config.data.labelled_batch,
+            unlabelled_batch=self.config.data.unlabelled_batch,
+            max_steps=n_steps,
+            shard=(self.group.rank, self.group.world_size),
+        )
+        for _ in range(self.step):
+            next(batches)
+        return batches
+
+    def current_lr(self) -> float:
+        """The schedule's lr for the current epoch times the rollbacks' lr_scale."""
+        return learning_rate(self.config, self.epoch) * self.lr_scale
+
+    def steps_per_epoch(self) -> int:
+        n_steps = steps_per_epoch(
+            self.data, self.config.data.unlabelled_batch, self.group.world_size
+        )
+        cap = self.config.train.max_steps_per_epoch
+        return n_steps if cap is None else min(n_steps, cap)
+
+    def train_epoch(self, checkpoint: Callable[[], Path | None] | None = None) -> dict[str, float]:
+        """Finish the current epoch; returns its mean loss terms and timing.
+
+        checkpoint(): writes a checkpoint of the loop's state_dict() where it is due within the
+        epoch (Ctrl-C, checkpoint_every_minutes); None: nothing is written. Raises
+        TrainingInterrupted, after that checkpoint, when Ctrl-C was pressed.
+        """
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.current_lr()
+        self.model.train()
+        n_steps = self.steps_per_epoch()
+        # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
+        # they stay on the device (no sync per step).
+        totals = self.partial.to(self.device)
+        bar = tqdm(
+            self._epoch_batches(n_steps),
+            total=n_steps,
+            initial=self.step,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            disable=None,
+            file=sys.stderr,
+        )
+        start = time.perf_counter()
+        for x_l, y_l, x_u in bar:
+            terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
+            totals += torch.stack([t.detach().float() for t in terms])
+            self.step += 1
+            due = self.step % self.divergence_check_every == 0 or self.step == n_steps
+            if due or self.stop_requested:  # a checkpoint is only written after a check
+                self.check_divergence()
+            if self.stop_requested and self.step < n_steps:
+                self._keep_partial(totals, time.perf_counter() - start)
+                path = checkpoint() if checkpoint is not None else None
+                raise TrainingInterrupted(
+                    f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
+                )
+            if checkpoint is not None and self._timed_checkpoint_due() and self.step < n_steps:
+                self.check_divergence()  # a checkpoint is only written after a check
+                self._keep_partial(totals, time.perf_counter() - start)
+                start = time.perf_counter()
+                checkpoint()
+        self._keep_partial(totals, time.perf_counter() - start)
+        loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
+        seconds = self.partial_seconds
+        self.epoch, self.step, self.partial, self.partial_seconds = (
+            self.epoch + 1,
+            0,
+            torch.zeros(4),
+            0.0,
+        )
+        return {
+            "epoch": self.epoch,
+            "J": loss,
+            "L": labelled,
+            "clf": classification,
+            "U": unlabelled,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "steps_per_s": n_steps / seconds,
+        }
+
+    def _timed_checkpoint_due(self) -> bool:
+        """checkpoint_every_minutes: whether that long has passed since the last checkpoint."""
+        minutes = self.config.train.checkpoint_every_minutes
+        if minutes is None:
+            return False
+        return time.monotonic() - self.last_save_time >= 60 * minutes
+
+    def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
+        self.partial = totals.cpu()
+        self.partial_seconds += seconds
+
+    def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
+        """Step `number` (from 1) of the epoch on the loss of `adgm.objectives.objective`.
+
+        Returns its terms. The loss goes through `loss_module`: the model itself, or DDP around
+        it when several processes train together (their gradients are then averaged before the
+        update). The update is `adgm.update.ClippedAdamUpdate`: a step whose loss or gradient is
+        not finite, and every step after it, changes nothing until `check_divergence` stops
+        training.
+        """
+        with self._autocast():
+            terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        self.update.step(terms.loss, number)
+        return terms
+
+    def _autocast(self):
+        """bf16: the step's forward pass under autocast (matrix products in bf16; densities,
+        sums and the parameters and their gradients stay fp32). fp32: nothing changes."""
+        enabled = self.config.train.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def check_divergence(self) -> None:
+        """Raise TrainingDiverged if a step of this epoch since the last check diverged.
+
+        One host sync; the model and the last checkpoint are as they were before that step.
+        """
+        kept = self.divergence_note
+        self.update.raise_if_diverged(
+            TrainingDiverged,
+            lambda step: (
+                f"training diverged at epoch {self.epoch + 1}, step {step}: "
+                f"the loss or a gradient is not finite; {kept}"
+            ),
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        """Test (and validation) error with eval_samples draws of a; with eval_iw_samples > 0
+        also the mean importance-weighted test log-likelihood (adgm.likelihood)."""
+        train = self.config.train
+        samples = train.eval_samples
+        start = time.perf_counter()
+        result = {}
+        if self.data.x_test is not None:
+            result["test_error"] = error_rate(
+                self.model, self.data.x_test, self.data.y_test, n_samples=samples
+            )
+        if self.data.x_valid is not None:
+            result["valid_error"] = error_rate(
+                self.model, self.data.x_valid, self.data.y_valid, n_samples=samples
+            )
+        if train.eval_iw_samples and self.data.x_test is not None:
+            result["test_log_likelihood"] = (
+                log_likelihood(self.model, self.data.x_test, n_samples=train.eval_iw_samples)
+                .mean()
+                .item()
+            )
+        result["eval_seconds"] = time.perf_counter() - start
+        return result

@@ -29,7 +29,7 @@ SMALL = [
 ]
 
 
-def adgm(*args, env_overrides=None):
+def adgm(*args, env_overrides=None, cwd=None):
     env = {**os.environ, **(env_overrides or {})}
     return subprocess.run(
         [sys.executable, "-m", "adgm.cli", *args],
@@ -37,6 +37,7 @@ def adgm(*args, env_overrides=None):
         text=True,
         env=env,
         timeout=600,
+        cwd=cwd,
     )
 
 
@@ -103,7 +104,8 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
         (["train", "--epochs", "0"], "epochs must be positive"),
         (["train", "--device", "cuda:0"], "CUDA"),
         (["evaluate", "/nonexistent/run"], "not a run folder"),
-        (["train", "--resume"], "--resume needs --out"),
+        (["train", "--resume"], "runs/adgm is not a run folder (no config.json)"),
+        (["train", "--resume", "--model", "sdgm"], "runs/sdgm is not a run folder"),
         (
             ["train", "--data", "own.npz", "--subset", "100", "--n-labels", "20"],
             "--subset, --n-labels split mnist and fashion-mnist; own data (own.npz)",
@@ -113,6 +115,7 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
 )
 def test_bad_settings_are_one_line(args, message, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("ADGM_DATA_DIR", str(tmp_path))  # never reached, or reported clearly
+    monkeypatch.chdir(tmp_path)  # where the default run folders runs/MODEL would be
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("adgm: error: ") and message in err and err.count("\n") == 1
@@ -167,3 +170,14 @@ def test_every_public_name_resolves():
         assert getattr(adgm, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         adgm.nothing  # noqa: B018
+
+
+def test_resume_without_out_continues_the_default_run_folder(mnist_dir, tmp_path):
+    short = [*SMALL, "--model", "m2", "--max-steps-per-epoch", "5"]
+    first = adgm("train", *short, "--epochs", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = adgm("train", "--resume", "--model", "m2", "--epochs", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "resuming runs/m2 after epoch 1" in again.stdout
+    rows = (tmp_path / "runs" / "m2" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["epoch"] for row in rows] == [1, 2]

@@ -303,9 +303,12 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.train import Trainer, load_run_config
 
     if args.resume:
-        if args.out is None:
-            raise AdgmError("--resume needs --out RUN_DIR")
+        model = getattr(args, "model.name")
+        if args.out is None:  # the folder a run started without --out went to
+            args.out = Path("runs") / (model or ModelConfig().name)
         stored = load_run_config(args.out)
+        if model is not None and model == stored.model.name:
+            setattr(args, "model.name", None)  # naming the run's own model changes nothing
         config = config_from_args(_only_resumable(args), stored)
     else:
         config = config_from_args(args)

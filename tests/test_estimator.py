@@ -193,3 +193,11 @@ def test_bf16_precision_is_a_parameter_that_trains_and_predicts():
     assert classifier.score(x_test, y_test) > 0.5  # three classes
     with pytest.raises(AdgmError, match="unknown precision 'fp8'"):
         ADGMClassifier(**FAST, precision="fp8").fit(x, y)
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba():
+    x, y, _, x_test, _ = gaussian_blobs()
+    classifier = SDGMClassifier(**FAST).fit(x, y)
+    np.testing.assert_allclose(
+        classifier.predict_log_proba(x_test[:5]), np.log(classifier.predict_proba(x_test[:5]))
+    )

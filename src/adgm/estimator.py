@@ -156,6 +156,11 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
                 )
         return torch.cat(chunks).double().cpu().numpy()
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log predict_proba(X); (N, K) (-inf where a probability is exactly 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row, as one of classes_; (N,)."""
         check_is_fitted(self)

@@ -11,7 +11,7 @@ from torch.distributions import Bernoulli, Normal
 
 from adgm.objectives import labelled_bound, unlabelled_bound
 from tests.conftest import TINY, binary_batch, tiny_model
-from tests.test_objectives import concat_mlp, explicit_q_y_logits, normal
+from tests.test_objectives import bound_estimate, concat_mlp, explicit_q_y_logits, normal
 
 NEW_MODELS = ("adgm-gen", "sdgm")
 
@@ -115,17 +115,8 @@ def test_closed_form_terms_and_monte_carlo_agree_in_expectation(name, bound):
     """
     model = tiny_model(name)
     x, y = binary_batch(4), torch.tensor([0, 1, 2, 0])
-
-    def estimate(analytic):
-        if bound == "labelled":
-            return labelled_bound(model, x, y, n_samples=20_000, analytic_kl=analytic)[0]
-        return unlabelled_bound(model, x, n_samples=20_000, analytic_kl=analytic)
-
-    with torch.no_grad():
-        torch.manual_seed(1)
-        analytic = estimate(True)
-        torch.manual_seed(1)
-        monte_carlo = estimate(False)
+    analytic = bound_estimate(model, x, y, bound, analytic=True, seed=1)
+    monte_carlo = bound_estimate(model, x, y, bound, analytic=False, seed=1)
     torch.testing.assert_close(analytic, monte_carlo, rtol=0, atol=0.1)
     assert not torch.equal(analytic, monte_carlo)  # the two forms are not the same numbers
 

@@ -132,22 +132,22 @@ def test_monte_carlo_kl_agrees_with_closed_form():
     torch.testing.assert_close(closed[0], -reference)
 
 
+def bound_estimate(model, x, y, bound, *, analytic, seed, n_samples=20_000):
+    """L(x, y) ("labelled") or U(x) ("unlabelled") from n_samples draws, the RNG seeded."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        if bound == "labelled":
+            return labelled_bound(model, x, y, n_samples=n_samples, analytic_kl=analytic)[0]
+        return unlabelled_bound(model, x, n_samples=n_samples, analytic_kl=analytic)
+
+
 @pytest.mark.parametrize("bound", ["labelled", "unlabelled"])
 def test_analytic_and_monte_carlo_bounds_agree_in_expectation(bound):
     model = tiny_model("adgm")
     x = binary_batch(4)
     y = torch.tensor([0, 1, 2, 0])
-
-    def estimate(analytic):
-        if bound == "labelled":
-            return labelled_bound(model, x, y, n_samples=20_000, analytic_kl=analytic)[0]
-        return unlabelled_bound(model, x, n_samples=20_000, analytic_kl=analytic)
-
-    with torch.no_grad():
-        torch.manual_seed(1)
-        analytic = estimate(True)
-        torch.manual_seed(2)
-        monte_carlo = estimate(False)
+    analytic = bound_estimate(model, x, y, bound, analytic=True, seed=1)
+    monte_carlo = bound_estimate(model, x, y, bound, analytic=False, seed=2)
     # Both are 20,000-sample averages of unbiased estimates of the same expectation.
     torch.testing.assert_close(analytic, monte_carlo, rtol=0, atol=0.15)
 

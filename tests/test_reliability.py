@@ -73,6 +73,7 @@ def finish(run_dir):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
+    return result
 
 
 def comparable_metrics(run_dir):
@@ -196,13 +197,7 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_afresh(ref
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert not list((run_dir / "checkpoints").glob("epoch-*.pt"))
-    result = subprocess.run(
-        [sys.executable, "-m", "adgm.cli", "train", "--resume", "--out", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = finish(run_dir)
     assert "has no checkpoint yet: starting it from the beginning" in result.stdout
     assert comparable_metrics(run_dir) == reference
 

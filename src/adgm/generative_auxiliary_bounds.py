@@ -32,6 +32,7 @@ from adgm.distributions import (
 from adgm.models.base import Auxiliary
 from adgm.models.generative_auxiliary import GenerativeAuxiliaryModel
 from adgm.nn import GaussianLayer
+from adgm.pairs import draw_noise, pair_index
 
 _LOG_2PI_E = math.log(2.0 * math.pi) + 1.0
 
@@ -42,35 +43,6 @@ class PairElbos(NamedTuple):
     labelled: torch.Tensor  # (S, B_l): w(a_i, y_l, z) of each labelled row
     unlabelled: torch.Tensor  # (S, B_u, K): w(a_i, y, z_{i,y}) of each other row and label
     log_qy: torch.Tensor  # (S, B, K): log q(y|a_i, x)
-
-
-def pair_index(y_labelled: torch.Tensor, n_rows: int, n_classes: int):
-    """(rows, labels), each (P,): (i, y_i) for the labelled rows, then (i, k) for k = 0..K-1."""
-    n_labelled = y_labelled.shape[0]
-    device = y_labelled.device
-    other = torch.arange(n_labelled, n_rows, device=device)
-    rows = torch.cat([torch.arange(n_labelled, device=device), other.repeat_interleave(n_classes)])
-    labels = torch.cat([y_labelled, torch.arange(n_classes, device=device).repeat(len(other))])
-    return rows, labels
-
-
-def draw_noise(
-    model: GenerativeAuxiliaryModel, x: torch.Tensor, n_labelled: int, n_samples: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """eps_a (S, B, A) and eps_z (S, P, Z) ~ N(0, I).
-
-    Drawn in the order of ``adgm.objectives``: eps_a then eps_z of the labelled rows, then of the
-    others, so that one pass over both halves equals the two bounds computed apart, draw for draw.
-    """
-    config, k = model.config, model.n_classes
-    n_other = x.shape[0] - n_labelled
-
-    def draw(rows: int, units: int) -> torch.Tensor:
-        return torch.randn((n_samples, rows, units), dtype=x.dtype, device=x.device)
-
-    eps_a_l, eps_z_l = draw(n_labelled, config.a_dim), draw(n_labelled, config.z_dim)
-    eps_a_u, eps_z_u = draw(n_other, config.a_dim), draw(n_other * k, config.z_dim)
-    return torch.cat([eps_a_l, eps_a_u], dim=1), torch.cat([eps_z_l, eps_z_u], dim=1)
 
 
 def pair_elbos(
@@ -87,7 +59,10 @@ def pair_elbos(
     """
     n_labelled, k = y_labelled.shape[0], model.n_classes
     rows, labels = pair_index(y_labelled, x.shape[0], k)  # (P,), (P,)
-    eps_a, eps_z = draw_noise(model, x, n_labelled, n_samples)
+    config = model.config
+    eps_a, eps_z = draw_noise(
+        x, n_labelled, n_samples, a_units=config.a_dim, z_units=config.z_dim, n_classes=k
+    )
     mu_a, logvar_a = model.q_a(x)  # (B, A)
     a = GaussianLayer.reparameterise(mu_a, logvar_a, eps_a)  # (S, B, A)
     mu_z, logvar_z = model.q_z_given_auxiliary(x, a, rows, labels)  # (S, P, Z)

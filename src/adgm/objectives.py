@@ -47,6 +47,7 @@ from adgm.distributions import (
 from adgm.generative_auxiliary_bounds import PairElbos, pair_elbos
 from adgm.models.base import Auxiliary, GenerativeClassifier
 from adgm.nn import GaussianLayer
+from adgm.pairs import draw_noise, pair_index
 
 
 class Objective(NamedTuple):
@@ -219,12 +220,11 @@ def batch_elbos(
     n_labelled, k = y_labelled.shape[0], model.n_classes
     n_unlabelled = x.shape[0] - n_labelled
     mu_z, logvar_z = model.q_z_pairs(x, y_labelled)  # (P, Z)
-    aux, eps_z = _auxiliary_and_z_noise(model, x, n_labelled, mu_z, n_samples)
+    aux, eps_z = _auxiliary_and_z_noise(model, x, n_labelled, n_samples)
     z = GaussianLayer.reparameterise(mu_z, logvar_z, eps_z)  # (S, P, Z)
-    pair_labels = torch.cat([y_labelled, torch.arange(k, device=x.device).repeat(n_unlabelled)])
-    pair_x = torch.cat([x[:n_labelled], x[n_labelled:].repeat_interleave(k, dim=0)])  # (P, D)
+    rows, pair_labels = pair_index(y_labelled, x.shape[0], k)  # (P,), (P,)
     elbo = (
-        model.log_px(pair_x, z, pair_labels)
+        model.log_px(x.index_select(0, rows), z, pair_labels)
         + log_uniform_categorical(k)
         + prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)
     )  # (S, P), still without log p(a) - log q(a|x)
@@ -255,33 +255,24 @@ def _weighed(
 
 
 def _auxiliary_and_z_noise(
-    model: GenerativeClassifier,
-    x: torch.Tensor,
-    n_labelled: int,
-    mu_z: torch.Tensor,
-    n_samples: int,
+    model: GenerativeClassifier, x: torch.Tensor, n_labelled: int, n_samples: int
 ) -> tuple[Auxiliary, torch.Tensor]:
     """The auxiliary a for all B rows of x, and eps_z (S, P, Z) for the pairs of q_z_pairs.
 
     The noise is drawn in the order in which ``labelled_bound`` and then ``unlabelled_bound``
-    draw it (eps_a of the labelled rows, their eps_z, eps_a of the other rows, their eps_z), so
-    that ``objective`` and the two bounds agree draw for draw.
+    draw it (``adgm.pairs.draw_noise``), so that ``objective`` and the two bounds agree draw for
+    draw.
     """
-    n_unlabelled = x.shape[0] - n_labelled
-    k = model.n_classes
-
-    def draw(rows: int, like: torch.Tensor) -> torch.Tensor:
-        """eps ~ N(0, I) of shape (S, rows, units of `like`), as GaussianLayer.sample draws it."""
-        return torch.randn((n_samples, rows, like.shape[-1]), dtype=like.dtype, device=like.device)
-
-    if not model.stochastic_auxiliary:
-        eps_z = torch.cat([draw(n_labelled, mu_z), draw(n_unlabelled * k, mu_z)], dim=1)
+    config = model.config
+    a_units = config.a_dim if model.stochastic_auxiliary else None
+    eps_a, eps_z = draw_noise(
+        x, n_labelled, n_samples, a_units=a_units, z_units=config.z_dim, n_classes=model.n_classes
+    )
+    if eps_a is None:
         return model.sample_auxiliary(x, n_samples), eps_z
     mu_a, logvar_a = model.q_a(x)  # (B, A)
-    eps_a_l, eps_z_l = draw(n_labelled, mu_a), draw(n_labelled, mu_z)
-    eps_a_u, eps_z_u = draw(n_unlabelled, mu_a), draw(n_unlabelled * k, mu_z)
-    a = GaussianLayer.reparameterise(mu_a, logvar_a, torch.cat([eps_a_l, eps_a_u], dim=1))
-    return Auxiliary(a, mu_a, logvar_a), torch.cat([eps_z_l, eps_z_u], dim=1)  # a: (S, B, A)
+    a = GaussianLayer.reparameterise(mu_a, logvar_a, eps_a)  # (S, B, A)
+    return Auxiliary(a, mu_a, logvar_a), eps_z
 
 
 def default_alpha(n_unlabelled: int) -> float:

@@ -37,6 +37,7 @@ from adgm.distributions import log_normal_diag
 from adgm.models.adgm import ADGM
 from adgm.models.base import Auxiliary
 from adgm.nn import GaussianLayer, MultiInputMLP
+from adgm.pairs import pair_index
 
 
 class GenerativeAuxiliaryModel(ADGM):
@@ -74,7 +75,8 @@ class GenerativeAuxiliaryModel(ADGM):
         Shapes as ``GenerativeClassifier.q_z``: (B, Z) for labels y (B,), (B, K, Z) for y None.
         """
         aux = aux if aux is not None else self.sample_auxiliary(x, 1)
-        rows, labels = _rows_and_labels(x, y, self.n_classes)
+        given = y if y is not None else x.new_zeros(0, dtype=torch.long)  # None: every label
+        rows, labels = pair_index(given, x.shape[0], self.n_classes)
         mu, logvar = self.q_z_given_auxiliary(x, aux.value[:1], rows, labels)
         shape = (x.shape[0],) if y is not None else (x.shape[0], self.n_classes)
         return mu[0].unflatten(0, shape), logvar[0].unflatten(0, shape)
@@ -177,12 +179,3 @@ def _first_layer(mlp: MultiInputMLP, z: torch.Tensor, labels: torch.Tensor | Non
     label_maps = mlp.input_maps[1].weight.t()  # (K, H)
     pre = mlp.first_layer_part(0, z)
     return pre + (label_maps if labels is None else label_maps.index_select(0, labels))
-
-
-def _rows_and_labels(x: torch.Tensor, y: torch.Tensor | None, n_classes: int):
-    """(rows, labels) of the pairs: (i, y_i) for given labels, else (i, k) for every k."""
-    batch = x.shape[0]
-    if y is not None:
-        return torch.arange(batch, device=x.device), y
-    rows = torch.arange(batch, device=x.device).repeat_interleave(n_classes)
-    return rows, torch.arange(n_classes, device=x.device).repeat(batch)

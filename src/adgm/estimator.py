@@ -21,13 +21,14 @@ the matrix products in bfloat16 (``adgm train --precision``); prediction stays f
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
@@ -38,12 +39,12 @@ from adgm.cpu import denormals_flushed
 from adgm.data import Dataset, OwnData, split_given_labels
 from adgm.errors import AdgmError
 from adgm.models import build_model
-from adgm.training_loop import TrainingLoop
+from adgm.training_loop import TrainingLoop, resolve_device
 
 PREDICT_CHUNK = 2_000  # rows per forward pass when predicting
 
 
-class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
+class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Shared fit / predict / sample / save of ``ADGMClassifier`` and ``M2Classifier``."""
 
     model_name = "adgm"
@@ -55,7 +56,10 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         z_dim: int | str = "auto",
         a_dim: int | str = "auto",
         likelihood: str = "auto",
-        epochs: int = 100,
+        inputs: str = "grey",
+        epochs: int | None = None,
+        max_steps: int = 4000,
+        max_time: float | None = None,
         mc_samples: int = 1,
         alpha: float | None = None,
         lr: float = 3e-4,
@@ -64,14 +68,18 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         eval_samples: int = 100,
         precision: str = "fp32",
         random_state: int = 0,
-        device: str = "cpu",
+        device: str = "auto",
+        warm_start: bool = False,
         verbose: bool = False,
     ):
         self.hidden = hidden
         self.z_dim = z_dim
         self.a_dim = a_dim
         self.likelihood = likelihood
+        self.inputs = inputs
         self.epochs = epochs
+        self.max_steps = max_steps
+        self.max_time = max_time
         self.mc_samples = mc_samples
         self.alpha = alpha
         self.lr = lr
@@ -81,34 +89,79 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.random_state = random_state
         self.device = device
+        self.warm_start = warm_start
         self.verbose = verbose
 
     # ----- fitting ----------------------------------------------------------------------------
     def fit(self, X, y) -> GenerativeSemiSupervisedClassifier:
-        """Train on X (N, D) with labels y (N,); y == -1 marks the unlabelled rows."""
-        x, labels = validate_data(self, X, y, dtype=np.float32)  # finite, 2-D, matching rows
+        """Train on X (N, D) with labels y (N,); y == -1 marks the unlabelled rows.
+
+        warm_start=True and already fitted: training goes on from where the last fit stopped
+        (weights, and the optimiser's state unless the classifier was read back by ``load``)
+        for `epochs` / `max_steps` more, on the new X and y (same features and classes).
+        """
+        x, labels = validate_data(  # finite, 2-D, matching rows
+            self, X, y, dtype=np.float32, reset=not self._continuing()
+        )
         check_classification_targets(labels)
         labelled = _labelled_mask(labels)
-        self.classes_ = np.unique(labels[labelled])
-        if len(self.classes_) < 2:
+        classes = np.unique(labels[labelled])
+        if len(classes) < 2:
+            raise AdgmError(f"y has labels of {len(classes)} class(es); at least 2 are needed")
+        if self._continuing() and not np.array_equal(classes, self.classes_):
             raise AdgmError(
-                f"y has labels of {len(self.classes_)} class(es); at least 2 are needed"
+                f"warm_start: y has the classes {classes.tolist()}, the fitted classifier "
+                f"{self.classes_.tolist()}"
             )
+        previous = self._previous_state() if self._continuing() else None
+        self.classes_ = classes
+        self.device_ = str(resolve_device(self.device))
         codes = np.full(len(labels), -1, dtype=np.int64)
         codes[labelled] = np.searchsorted(self.classes_, labels[labelled])
         own = OwnData(Dataset(x, codes), None, tuple(str(c) for c in self.classes_))
-        data = split_given_labels(own, likelihood=self.likelihood, device=self.device)
+        likelihood = self._likelihood_for(previous)
+        data = split_given_labels(own, likelihood=likelihood, device=self.device_)
+        data = replace(data, binarise=self.inputs == "binary")
         config = self._run_config(x.shape[1], len(self.classes_))
         # Seeded by random_state, the caller's RNG kept; denormals flushed while training.
         with torch.random.fork_rng(devices=[]), denormals_flushed():
             loop = TrainingLoop(config, data)  # in memory: no run folder, no checkpoints
-            epochs = tqdm(range(self.epochs), desc="fit", disable=not self.verbose, leave=False)
-            self.history_ = [loop.train_epoch() for _ in epochs]
+            if previous is not None:
+                _continue_from(loop, previous)
+            history = self._train(loop)
+            self._training_state = loop.state_dict()  # with this fit's RNG state
+        self.history_ = (self.history_ if previous is not None else []) + history
         self.model_ = loop.model.eval()
         self.model_config_ = loop.config.model
         self.likelihood_ = data.likelihood
         self.feature_mean_, self.feature_std_ = data.feature_mean, data.feature_std
         return self
+
+    def _continuing(self) -> bool:
+        return bool(self.warm_start) and hasattr(self, "model_")
+
+    def _previous_state(self) -> dict[str, Any]:
+        """The last fit's loop state; after ``load``, the weights alone."""
+        return getattr(self, "_training_state", None) or {"model": self.model_.state_dict()}
+
+    def _likelihood_for(self, previous) -> str:
+        """A warm start keeps the likelihood (and so the standardisation rule) of the first fit."""
+        return self.likelihood_ if previous is not None else self.likelihood
+
+    def _train(self, loop: TrainingLoop) -> list[dict[str, float]]:
+        """Whole epochs until `epochs`, else until max_steps steps, or max_time seconds."""
+        per_epoch = loop.steps_per_epoch()
+        epochs = self.epochs if self.epochs is not None else -(-self.max_steps // per_epoch)
+        bar = tqdm(total=epochs * per_epoch, desc="fit", unit="step", disable=not self.verbose)
+        history, start = [], time.perf_counter()
+        with bar:
+            for _ in range(epochs):
+                history.append(loop.train_epoch())
+                bar.update(per_epoch)
+                bar.set_postfix(loss=f"{history[-1]['J']:.2f}")
+                if self.max_time is not None and time.perf_counter() - start > self.max_time:
+                    break
+        return history
 
     def _run_config(self, n_features: int, n_classes: int) -> RunConfig:
         width = max(32, min(500, 2 * n_features))
@@ -127,14 +180,15 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             labelled_batch=self.labelled_batch, unlabelled_batch=self.unlabelled_batch
         )
         train = TrainConfig(
-            epochs=self.epochs,
+            epochs=self.epochs if self.epochs is not None else 1,  # whole fits: _train
             mc_samples=self.mc_samples,
             alpha=self.alpha,
             lr=self.lr,
             eval_samples=self.eval_samples,
             precision=self.precision,
             seed=self.random_state,
-            device=self.device,
+            device=self.device_,
+            lr_decay=1.0,
         )
         return RunConfig(data=data, model=model, train=train)
 
@@ -166,6 +220,34 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on the rows of X whose label is not -1 (the unlabelled rows are left out,
+        so GridSearchCV and cross_val_score can score folds of semi-supervised data)."""
+        labels = np.asarray(y)
+        keep = _labelled_mask(labels)
+        if not keep.any():
+            raise AdgmError("score: y has no labelled row (every label is -1)")
+        if keep.all():
+            return super().score(X, y, sample_weight)
+        rows = np.flatnonzero(keep)
+        X = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        return super().score(X, labels[rows], weights)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent features for downstream use: the mean of q(z|x) = sum_y q(y|x) mu_z(x, y),
+        (N, Z) as float64, q(y|x) as in predict_proba; for the models whose q(z|a,y,x) takes
+        a, mu_z is taken at the mean of q(a|x)."""
+        x = self._model_input(X)
+        probabilities = torch.from_numpy(self.predict_proba(X)).float().to(self.device_)
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(x), PREDICT_CHUNK):
+                rows = slice(start, start + PREDICT_CHUNK)
+                mu = self.model_.z_means(x[rows])  # (B, K, Z)
+                chunks.append((probabilities[rows].unsqueeze(-1) * mu).sum(1))
+        return torch.cat(chunks).double().cpu().numpy()
+
     def _model_input(self, X) -> torch.Tensor:
         check_is_fitted(self)
         x = validate_data(self, X, dtype=np.float32, reset=False)  # also checks n_features_in_
@@ -173,7 +255,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             x = (x - self.feature_mean_) / self.feature_std_
         elif x.min() < 0 or x.max() > 1:
             raise AdgmError("X must lie in [0, 1] like the data the classifier was fitted on")
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device_)
 
     # ----- generation -------------------------------------------------------------------------
     def sample(self, n: int, y) -> np.ndarray:
@@ -186,9 +268,9 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             raise AdgmError(f"y={y!r} is not one of the classes {self.classes_.tolist()}")
         code = int(np.searchsorted(self.classes_, y))
         generator = torch.Generator().manual_seed(self.random_state)
-        z = torch.randn(n, self.model_config_.z_dim, generator=generator).to(self.device)
+        z = torch.randn(n, self.model_config_.z_dim, generator=generator).to(self.device_)
         with torch.no_grad():
-            labels = torch.full((n,), code, dtype=torch.long, device=self.device)
+            labels = torch.full((n,), code, dtype=torch.long, device=self.device_)
             mean = self.model_.x_mean(z, labels).cpu().numpy()
         if self.likelihood_ == "gaussian":
             mean = mean * self.feature_std_ + self.feature_mean_
@@ -217,14 +299,20 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> GenerativeSemiSupervisedClassifier:
-        """A classifier saved by ``save`` (read with weights_only=True: no code is run)."""
+    def load(
+        cls, path: str | Path, *, device: str | None = None
+    ) -> GenerativeSemiSupervisedClassifier:
+        """A classifier saved by ``save`` (read with weights_only=True: no code is run), on
+        `device` (default: its own ``device`` parameter, "auto" resolved on this machine)."""
         from adgm.checkpoint import load_checkpoint
 
         state = load_checkpoint(Path(path))
         if state.get("kind") != cls.__name__:
             raise AdgmError(f"{path} holds a {state.get('kind')!r}, not a {cls.__name__}")
-        params = {**state["params"], "device": device}
+        params = dict(state["params"])
+        if device is not None:
+            params["device"] = device
+        classifier_device = str(resolve_device(params.get("device", "cpu")))
         if isinstance(params["hidden"], list):
             params["hidden"] = tuple(params["hidden"])
         classifier = cls(**params)
@@ -232,7 +320,8 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         classifier.model_config_ = ModelConfig(**raw)
         classifier.model_ = build_model(classifier.model_config_)
         classifier.model_.load_state_dict(state["model"])
-        classifier.model_.to(device).eval()
+        classifier.model_.to(classifier_device).eval()
+        classifier.device_ = classifier_device
         classifier.classes_ = np.asarray(state["classes"])
         classifier.likelihood_ = state["likelihood"]
         classifier.feature_mean_ = _array_or_none(state["feature_mean"])
@@ -271,6 +360,14 @@ class ADGMGenClassifier(GenerativeSemiSupervisedClassifier):
     semi-supervised classifier; the same parameters."""
 
     model_name = "adgm-gen"
+
+
+def _continue_from(loop: TrainingLoop, previous: dict[str, Any]) -> None:
+    """Start `loop` where a previous fit stopped: its whole state, or its weights alone."""
+    if "optimizer" in previous:
+        loop.load_state_dict(previous)
+    else:
+        loop.model.load_state_dict(previous["model"])
 
 
 def _labelled_mask(labels: np.ndarray) -> np.ndarray:

@@ -41,7 +41,10 @@ def learning_rate(config: RunConfig, epoch: int) -> float:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """torch.device for 'cpu', 'cuda' or 'cuda:N', with a clear error when it is not there."""
+    """torch.device for 'cpu', 'cuda' or 'cuda:N' (with a clear error when it is not there), or
+    'auto': the first CUDA GPU where there is one, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(requested)
     except RuntimeError:

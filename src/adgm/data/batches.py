@@ -28,6 +28,8 @@ class SemiSupervisedData:
     class-sorted order of ``DataConfig.unlabelled_order``). With "gaussian" all features are
     real numbers, standardised with ``feature_mean`` and ``feature_std`` (D,) of the training
     set, and used as they are. x_test is None when there is no test set (own data without one).
+    binarise False: Bernoulli data are used as grey levels in training too (the Bernoulli
+    log-likelihood sum_d x_d log p_d + (1 - x_d) log(1 - p_d) holds for x_d in [0, 1]).
     """
 
     x_labelled: torch.Tensor
@@ -42,6 +44,7 @@ class SemiSupervisedData:
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
     shuffle: bool = True
+    binarise: bool = True
 
     @property
     def x_dim(self) -> int:
@@ -304,7 +307,7 @@ def epoch_batches(
             labelled_rows = torch.randperm(n_labelled, generator=noise, device=noise.device)
             labelled_rows = labelled_rows[:labelled_batch].to(device)
         x_l, x_u = data.x_labelled[labelled_rows], data.x_unlabelled[rows]
-        if data.likelihood == "bernoulli":
+        if data.likelihood == "bernoulli" and data.binarise:
             x_l, x_u = _bernoulli(x_l, noise), _bernoulli(x_u, noise)
         yield x_l, data.y_labelled[labelled_rows], x_u
 

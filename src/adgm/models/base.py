@@ -105,6 +105,10 @@ class GenerativeClassifier(nn.Module):
         pre = pre_parts[0] if len(pre_parts) == 1 else torch.cat(pre_parts)
         return self.z_head(self.z_encoder.from_pre_activation(pre))
 
+    def z_means(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of q(z|y,x) for every label: x (B, D) -> (B, K, Z)."""
+        return self.q_z(x)[0]
+
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """f(z, y): the logits of a Bernoulli p(x|z,y), or the mean of a Gaussian one.
 

@@ -81,6 +81,11 @@ class GenerativeAuxiliaryModel(ADGM):
         shape = (x.shape[0],) if y is not None else (x.shape[0], self.n_classes)
         return mu[0].unflatten(0, shape), logvar[0].unflatten(0, shape)
 
+    def z_means(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of q(z|a,y,x) at a = the mean of q(a|x), for every label: (B, K, Z)."""
+        mu_a, logvar_a = self.q_a(x)
+        return self.q_z(x, aux=Auxiliary(mu_a.unsqueeze(0), mu_a, logvar_a))[0]
+
     def p_a(
         self, x: torch.Tensor, z: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

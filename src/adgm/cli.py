@@ -108,8 +108,10 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help and usage errors end here, before torch is loaded
-    from adgm.cpu import denormals_flushed
+    from adgm.cpu import denormals_flushed, keep_freed_memory
 
+    if args.command in ("train", "reproduce"):  # this process is ours: see adgm.cpu
+        keep_freed_memory()
     try:
         with denormals_flushed():  # set before torch starts threads, which then inherit it
             return args.handler(args, argv if argv is not None else sys.argv[1:])

@@ -20,7 +20,7 @@ import torch
 
 from adgm.checkpoint import FOLDER, load_latest_checkpoint
 from adgm.config import RunConfig
-from adgm.cpu import denormals_flushed, keep_freed_memory
+from adgm.cpu import denormals_flushed
 from adgm.data import SemiSupervisedData
 from adgm.errors import AdgmError
 from adgm.models import build_model
@@ -180,8 +180,6 @@ class Trainer:
         The first Ctrl-C finishes the current step, writes a checkpoint and raises
         TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
         """
-        if self.device.type == "cpu":
-            keep_freed_memory()  # see adgm.cpu: no page faults on each step's fresh tensors
         try:
             with _stop_on_first_interrupt(self), denormals_flushed():
                 return self._fit(log)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -94,3 +95,65 @@ def test_torchrun_runs_the_cli_on_two_processes(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert DataConfig(**json.loads((out / "config.json").read_text())["data"]).labelled_batch == 60
+
+
+def _worker_pids(parent: int) -> dict[int, int]:
+    """{rank: pid} of the torchrun workers below `parent` (read from /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        variables = dict(item.split(b"=", 1) for item in environ if b"=" in item)
+        marker = variables.get(b"ADGM_TEST_RUN")
+        if marker == str(parent).encode() and b"RANK" in variables and "python" in stat:
+            found[int(variables[b"RANK"])] = int(entry)
+    return found
+
+
+def test_ctrl_c_on_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGINT to rank 1 alone: both ranks stop after the same step (they agree at each step),
+    rank 0 writes a checkpoint, and no process waits forever for the other."""
+    import signal
+    import time
+
+    x = np.concatenate([blobs(2000, 0).images, blobs(60, 1).images])
+    labels = np.concatenate([blobs(2000, 0).labels, blobs(60, 1).labels])
+    y = np.where(np.arange(len(x)) < 2000, -1, labels)
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    out = tmp_path / "run"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"),
+        *("--master-port", str(free_port()), "-m", "adgm", "train"),
+        *("--data", str(tmp_path / "d.npz"), "--epochs", "1000", "--out", str(out)),
+        *("--hidden", "16", "--z-dim", "2", "--a-dim", "2", "--eval-samples", "3"),
+        *("--unlabelled-batch", "10", "--checkpoint-every", "1000"),
+    ]
+    marker = str(os.getpid())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ADGM_TEST_RUN": marker}
+    log = tmp_path / "log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        metrics = out / "metrics.jsonl"
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 1):
+            assert time.monotonic() < deadline and process.poll() is None, "no epoch finished"
+            time.sleep(0.2)
+        workers = _worker_pids(int(marker))
+        assert sorted(workers) == [0, 1]
+        os.kill(workers[1], signal.SIGINT)
+        process.wait(timeout=120)  # a rank left waiting in an all-reduce would hang here
+    finally:
+        if process.poll() is None:
+            process.kill()
+    checkpoints = sorted((out / "checkpoints").glob("*.pt"))
+    assert checkpoints, log.read_text()[-2000:]
+    state = torch.load(checkpoints[-1], weights_only=True)
+    assert state["epoch"] >= 1 and 0 < state["step"] < 100  # mid-epoch: 100 steps a rank
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, state["epoch"] + 1))

@@ -236,7 +236,7 @@ class TrainingLoop:
             initial=self.step,
             desc=f"epoch {self.epoch + 1}",
             leave=False,
-            disable=None,
+            disable=None if self.group.rank == 0 else True,  # one bar under torchrun
             file=sys.stderr,
         )
         start = time.perf_counter()
@@ -245,9 +245,10 @@ class TrainingLoop:
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
             due = self.step % self.divergence_check_every == 0 or self.step == n_steps
-            if due or self.stop_requested:  # a checkpoint is only written after a check
+            stop = self._stop_now(due)
+            if due or stop:  # a checkpoint is only written after a check
                 self.check_divergence()
-            if self.stop_requested and self.step < n_steps:
+            if stop and self.step < n_steps:
                 self._keep_partial(totals, time.perf_counter() - start)
                 path = checkpoint() if checkpoint is not None else None
                 raise TrainingInterrupted(
@@ -277,6 +278,20 @@ class TrainingLoop:
             "seconds": seconds,
             "steps_per_s": n_steps / seconds,
         }
+
+    def _stop_now(self, due: bool) -> bool:
+        """Whether Ctrl-C stops training after this step. Several processes (torchrun) agree
+        at each check (`due`): all stop after the same step when any one was asked, so rank 0's
+        checkpoint holds the state that every rank had; a lone rank never stops by itself (the
+        others would wait for it forever in the next gradient all-reduce)."""
+        if self.group.world_size == 1:
+            return self.stop_requested
+        if not due:
+            return False
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        self.stop_requested = bool(flag.item() > 0)
+        return self.stop_requested
 
     def _timed_checkpoint_due(self) -> bool:
         """checkpoint_every_minutes: whether that long has passed since the last checkpoint."""

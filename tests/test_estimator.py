@@ -333,3 +333,45 @@ def test_transform_gives_latent_features(estimator):
     rng = np.random.default_rng(0)
     noise = LinearRegression().fit(rng.normal(size=train_features.shape), x)
     assert explained > 0.1 + noise.score(rng.normal(size=features.shape), x_test)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(inputs="gray"), "inputs must be 'grey' or 'binary'"),
+        (dict(max_steps=0), "max_steps must be a positive integer"),
+        (dict(max_time=-1.0), "max_time must be a number of seconds"),
+        (dict(device="tpu"), "device"),
+    ],
+)
+def test_bad_training_parameters_are_one_line_errors(params, message):
+    x, y, *_ = gaussian_blobs()
+    with pytest.raises(AdgmError, match=message):
+        ADGMClassifier(**params).fit(x, y)
+
+
+def test_grey_inputs_are_not_binarised_and_binary_inputs_are(monkeypatch):
+    """inputs="grey" trains on the grey levels themselves; "binary" on fresh 0/1 draws."""
+    import adgm.training_loop
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        for batch in real(*args, **kwargs):
+            seen.append(torch.cat([batch[0].flatten(), batch[2].flatten()]))
+            yield batch
+
+    real = adgm.training_loop.epoch_batches
+    monkeypatch.setattr(adgm.training_loop, "epoch_batches", recording)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 0.8, size=(200, 6)).astype(np.float32)
+    y = np.full(200, -1)
+    y[:10] = np.arange(10) % 2
+    for inputs, binary in (("grey", False), ("binary", True)):
+        seen.clear()
+        classifier = ADGMClassifier(inputs=inputs, max_steps=2, eval_samples=5).fit(x, y)
+        assert classifier.likelihood_ == "bernoulli" and len(seen) == 2
+        values = set(torch.cat(seen).tolist())
+        assert (values <= {0.0, 1.0}) == binary
+        if not binary:
+            assert values <= set(x.ravel().tolist())

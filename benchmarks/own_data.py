@@ -163,10 +163,12 @@ def table(records: list[dict]) -> str:
                 continue
             acc = np.array([r["accuracy"] for r in runs]) * 100
             sec = np.mean([r["fit_seconds"] for r in runs])
-            cells.append(f"{acc.mean():.1f} ± {acc.std():.1f} ({sec:.0f} s)")
+            spread = f" ± {acc.std():.1f}" if len(runs) > 1 else " (1 draw)"
+            cells.append(f"{acc.mean():.1f}{spread} ({sec:.0f} s)")
+        first = next(iter(by_method.values()))[0]
         n_classes = {"breast-cancer": 2, "wine": 3}.get(dataset, 10)
         lines.append(
-            f"| {dataset} ({runs[0]['n_train']} train) | {per_class * n_classes} | "
+            f"| {dataset} ({first['n_train']} train) | {per_class * n_classes} | "
             + " | ".join(cells)
             + " |"
         )

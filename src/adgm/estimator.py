@@ -110,20 +110,21 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         for `epochs` / `max_steps` more, on the new X and y (same features and classes).
         """
         self._check_training_parameters()
+        continuing = bool(self.warm_start) and hasattr(self, "model_")
         x, labels = validate_data(  # finite, 2-D, matching rows
-            self, X, y, dtype=np.float32, reset=not self._continuing()
+            self, X, y, dtype=np.float32, reset=not continuing
         )
         check_classification_targets(labels)
         labelled = _labelled_mask(labels)
         classes = np.unique(labels[labelled])
         if len(classes) < 2:
             raise AdgmError(f"y has labels of {len(classes)} class(es); at least 2 are needed")
-        if self._continuing() and not np.array_equal(classes, self.classes_):
+        if continuing and not np.array_equal(classes, self.classes_):
             raise AdgmError(
                 f"warm_start: y has the classes {classes.tolist()}, the fitted classifier "
                 f"{self.classes_.tolist()}"
             )
-        previous = self._previous_state() if self._continuing() else None
+        previous = self._previous_state() if continuing else None
         self.classes_ = classes
         self.device_ = str(resolve_device(self.device))
         codes = np.full(len(labels), -1, dtype=np.int64)
@@ -154,9 +155,6 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
             raise AdgmError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if self.max_time is not None and not self.max_time >= 0:
             raise AdgmError(f"max_time must be a number of seconds >= 0, got {self.max_time!r}")
-
-    def _continuing(self) -> bool:
-        return bool(self.warm_start) and hasattr(self, "model_")
 
     def _previous_state(self) -> dict[str, Any]:
         """The last fit's loop state; after ``load``, the weights alone."""
@@ -217,7 +215,10 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         Repeatable and row by row: every row uses the same seeded noise eps_1..eps_S, so a
         row's probabilities do not depend on the other rows, their order or the chunking.
         """
-        x = self._model_input(X)
+        return self._probabilities(self._model_input(X)).double().cpu().numpy()
+
+    def _probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """predict_proba of model inputs x (N, D) (from _model_input): (N, K) on the device."""
         chunks = []
         with torch.random.fork_rng(devices=[]):
             for start in range(0, len(x), PREDICT_CHUNK):
@@ -226,7 +227,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
                 chunks.append(
                     self.model_.predict_proba(chunk, self.eval_samples, shared_noise=True)
                 )
-        return torch.cat(chunks).double().cpu().numpy()
+        return torch.cat(chunks)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """log predict_proba(X); (N, K) (-inf where a probability is exactly 0)."""
@@ -256,8 +257,8 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         """Latent features for downstream use: the mean of q(z|x) = sum_y q(y|x) mu_z(x, y),
         (N, Z) as float64, q(y|x) as in predict_proba; for the models whose q(z|a,y,x) takes
         a, mu_z is taken at the mean of q(a|x)."""
-        x = self._model_input(X)
-        probabilities = torch.from_numpy(self.predict_proba(X)).float().to(self.device_)
+        x = self._model_input(X)  # validated and scaled once, for q(y|x) and q(z|y,x) alike
+        probabilities = self._probabilities(x)
         chunks = []
         with torch.no_grad():
             for start in range(0, len(x), PREDICT_CHUNK):

@@ -43,18 +43,21 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 TABULAR = {"breast-cancer", "wine"}
-IMAGE_SETS = ("digits", "mnist", "fashion-mnist")
+SKLEARN_SETS = {  # name: (loader, test rows)
+    "digits": (load_digits, 500),
+    "breast-cancer": (load_breast_cancer, 169),
+    "wine": (load_wine, 60),
+}
 DATASETS = ("digits", "breast-cancer", "wine", "mnist", "fashion-mnist")
 METHODS = ("logreg", "self-training", "label-spreading", "adgm", "m2", "sdgm", "adgm-gen")
 
 
 def load(name: str, train_size: int, test_size: int, seed: int = 0):
     """(x_train (N, D), y_train (N,), x_test (M, D), y_test (M,)) as float32 / int64."""
-    if name in ("digits", "breast-cancer", "wine"):
-        loader = {"digits": load_digits, "breast-cancer": load_breast_cancer, "wine": load_wine}
-        x, y = loader[name](return_X_y=True)
+    if name in SKLEARN_SETS:
+        loader, test = SKLEARN_SETS[name]
+        x, y = loader(return_X_y=True)
         x = x / 16.0 if name == "digits" else x
-        test = {"digits": 500, "breast-cancer": 169, "wine": 60}[name]
         x_tr, x_te, y_tr, y_te = train_test_split(
             x, y, test_size=test, random_state=seed, stratify=y
         )
@@ -186,13 +189,11 @@ def main() -> None:
     parser.add_argument("--out", help="append each fit as a JSON line to this file")
     parser.add_argument("--table", metavar="JSONL", help="print the table of a finished run")
     args = parser.parse_args()
-    if args.table:
-        with open(args.table) as f:
-            print(table([json.loads(line) for line in f if line.strip()]))
-        return
-    run(args)
-    if args.out:
-        with open(args.out) as f:
+    if not args.table:
+        run(args)
+    path = args.table or args.out
+    if path:
+        with open(path) as f:
             print(table([json.loads(line) for line in f if line.strip()]))
 
 

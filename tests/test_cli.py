@@ -111,6 +111,10 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
             "--subset, --n-labels split mnist and fashion-mnist; own data (own.npz)",
         ),
         (["evaluate", "/nonexistent/run", "--points", "0"], "not a run folder"),
+        (
+            ["train", "--data", "own.npz", "--preset", "authors-2015"],
+            "--preset authors-2015 reproduces an MNIST setting",
+        ),
     ],
 )
 def test_bad_settings_are_one_line(args, message, capsys, monkeypatch, tmp_path):
@@ -181,3 +185,58 @@ def test_resume_without_out_continues_the_default_run_folder(mnist_dir, tmp_path
     assert "resuming runs/m2 after epoch 1" in again.stdout
     rows = (tmp_path / "runs" / "m2" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
+
+
+def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it():
+    from adgm.cli import build_parser, config_from_args
+    from adgm.config import RunConfig
+
+    def config(*flags):
+        return config_from_args(build_parser().parse_args(["train", *flags]))
+
+    paper = RunConfig().to_dict()
+    assert config().to_dict() == paper and config("--preset", "paper").to_dict() == paper
+    authors = config("--preset", "authors-2015").to_dict()
+    changed = {
+        (section, key): value
+        for section, fields in authors.items()
+        for key, value in fields.items()
+        if paper[section][key] != value
+    }
+    assert changed == {
+        ("data", "unlabelled_order"): "class-sorted",
+        ("data", "test_inputs"): "grey",
+        ("model", "hidden"): (500, 500, 500),
+        ("train", "alpha"): 1200.0,
+        ("train", "classification_term"): "mean-log",
+        ("train", "train_auxiliary"): False,
+    }
+    mixed = config("--preset", "authors-2015", "--hidden", "500", "500", "--train-auxiliary")
+    assert mixed.model.hidden == (500, 500) and mixed.train.train_auxiliary
+    assert mixed.data.unlabelled_order == "class-sorted" and mixed.train.alpha == 1200.0
+
+
+def test_a_run_from_the_authors_preset_trains_and_resume_refuses_a_preset(
+    mnist_dir, tmp_path, capsys
+):
+    import torch
+
+    from adgm.checkpoint import load_latest_checkpoint
+
+    out = tmp_path / "authors"
+    flags = ["--preset", "authors-2015", *SMALL, "--max-steps-per-epoch", "5", "--out", str(out)]
+    assert main(["train", *flags, "--epochs", "1"]) == 0
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["data"]["unlabelled_order"] == "class-sorted"
+    assert stored["train"]["train_auxiliary"] is False and stored["model"]["hidden"] == [64, 64]
+    first = load_latest_checkpoint(out)["model"]
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
+    second = load_latest_checkpoint(out)["model"]
+    moved = {name for name in first if not torch.equal(first[name], second[name])}
+    assert any(name.startswith("classifier") for name in moved), sorted(moved)
+    assert not any(name.startswith(("a_encoder", "a_head")) for name in moved), sorted(moved)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--preset", "authors-2015"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "adgm: error: --resume keeps the run's settings; --preset cannot be given with it"
+    )

@@ -21,12 +21,14 @@ from adgm.config import (
     LIKELIHOODS,
     MODEL_NAMES,
     PRECISIONS,
+    PRESETS,
     TEST_INPUTS,
     UNLABELLED_ORDERS,
     DataConfig,
     ModelConfig,
     RunConfig,
     TrainConfig,
+    preset_config,
 )
 from adgm.errors import AdgmError
 
@@ -226,7 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One --flag per field of DataConfig, ModelConfig and TrainConfig."""
+    """--preset, then one --flag per field of DataConfig, ModelConfig and TrainConfig."""
+    parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        help="start from the paper's settings (paper) or the authors' paper-era code and log "
+        "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
+        "mean-log classification term, grey test inputs, --hidden 500 500 500); flags given "
+        "beside it override it (default: paper)",
+    )
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings")
         for field in dataclasses.fields(cls):
@@ -284,8 +295,8 @@ def _field_parser(field: dataclasses.Field):
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """Overlay the flags given on the command line onto `base` (default: the paper's config)."""
-    base = base or RunConfig()
+    """Overlay the flags given on the command line onto `base` (default: --preset's config)."""
+    base = base or preset_config(getattr(args, "preset", None) or "paper")
     sections: dict[str, Any] = {}
     for section in SECTIONS:
         current = getattr(base, section)
@@ -354,6 +365,11 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
     """The flags that split MNIST-format data mean nothing for own data: refuse them by name."""
     if config.data.dataset in ("mnist", "fashion-mnist"):
         return
+    if args.preset not in (None, "paper"):
+        raise AdgmError(
+            f"--preset {args.preset} reproduces an MNIST setting (class-sorted unlabelled "
+            f"images); own data ({config.data.dataset}) take the flags one by one"
+        )
     given = [name for name in SPLIT_FLAGS if getattr(args, f"data.{name}", None) is not None]
     if given:
         flags = ", ".join(_flag_name(name) for name in given)
@@ -365,6 +381,8 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
     """On --resume, only --epochs, --device and --checkpoint-every-minutes may differ."""
+    if args.preset is not None:
+        raise AdgmError("--resume keeps the run's settings; --preset cannot be given with it")
     allowed = {"train.epochs", "train.device", "train.checkpoint_every_minutes"}
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:

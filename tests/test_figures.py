@@ -141,3 +141,19 @@ def test_summary_shows_a_run_not_yet_evaluated_as_a_row_of_dashes():
     table = summarise_runs([("a", evaluated), ("b", pending)], [1, 5]).splitlines()
     assert table[2] == "| a | 25.00% | - | 25.00% | 25.00% (1) | 1 | 1.00 |"
     assert table[3] == "| b | - | - | - | - | 2 | 1.00 |"
+
+
+def test_summary_time_to_an_error_sums_the_epochs_up_to_the_first_that_reached_it():
+    from adgm.reproduce import summarise_runs
+
+    rows = [
+        {"epoch": 1, "seconds": 1000.0, "eval_seconds": 80.0, "test_error": 0.06},
+        {"epoch": 2, "seconds": 1000.0},  # not evaluated: its time still counts
+        {"epoch": 3, "seconds": 1000.0, "eval_seconds": 520.0, "test_error": 0.0499},
+        {"epoch": 4, "seconds": 1000.0, "eval_seconds": 0.0, "test_error": 0.03},
+    ]
+    table = summarise_runs([("r", rows)], [1], time_to=[6, 5, 3, 2.25]).splitlines()
+    assert table[0].endswith("| 6% at | 5% at | 3% at | 2.25% at |")
+    assert table[1].count("---") == 1 + 1 + 4 + 4
+    # 6%: epoch 1 after 1,080 s; 5%: epoch 3 after 3,600 s; 3%: epoch 4 after 4,600 s.
+    assert table[2].endswith("| 0.30 h (1) | 1.00 h (3) | 1.28 h (4) | - |")

@@ -207,6 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument(
         "--at", type=int, nargs="+", default=[1, 10, 50, 100], help="epochs to show (columns)"
     )
+    summary.add_argument(
+        "--time-to",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="PERCENT",
+        help="also the wall time (training + evaluation) and epoch at which each run first "
+        "reached these test errors, e.g. --time-to 5 3 2.25",
+    )
     summary.set_defaults(handler=run_summary)
 
     reproduce = commands.add_parser("reproduce", help="the paper's experiments")
@@ -491,7 +500,7 @@ def run_summary(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.train import load_run_config, read_metrics
 
     runs = [(f"{run_label(load_run_config(d))} ({d.name})", read_metrics(d)) for d in args.run_dirs]
-    print(summarise_runs(runs, args.at), end="")
+    print(summarise_runs(runs, args.at, args.time_to), end="")
     return 0
 
 

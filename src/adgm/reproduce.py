@@ -24,18 +24,22 @@ PAPER_TABLE1 = {
 }
 
 
-def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> str:
+def summarise_runs(
+    runs: list[tuple[str, list[dict]]], at_epochs: list[int], time_to: list[float] = ()
+) -> str:
     """A Markdown table of (label, metrics rows) runs: test error at chosen epochs, the last and
-    the best, epochs done and wall time (training + evaluation, summed over epochs)."""
+    the best, epochs done and wall time (training + evaluation, summed over epochs); then, for
+    each error in `time_to` (percent), the hours and epoch at which the run first reached it."""
     header = " | ".join(f"epoch {e}" for e in at_epochs)
+    targets = "".join(f" {_percent(t)} at |" for t in time_to)
     lines = [
-        f"| run | {header} | last | best (epoch) | epochs | hours |",
-        "| --- |" + " --- |" * (len(at_epochs) + 4),
+        f"| run | {header} | last | best (epoch) | epochs | hours |{targets}",
+        "| --- |" + " --- |" * (len(at_epochs) + 4 + len(time_to)),
     ]
     for label, rows in runs:
         tested = {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
         at = " | ".join(f"{tested[e]:.2f}%" if e in tested else "-" for e in at_epochs)
-        hours = sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows) / 3600
+        hours = sum(_row_seconds(r) for r in rows) / 3600
         cell = label.replace("|", "\\|")  # a '|' would end the Markdown cell
         if tested:
             best, last = min(tested, key=tested.get), max(tested)
@@ -43,8 +47,28 @@ def summarise_runs(runs: list[tuple[str, list[dict]]], at_epochs: list[int]) -> 
         else:  # not evaluated yet: the row says so instead of failing the whole table
             ends = "- | -"
         epochs = rows[-1]["epoch"] if rows else 0
-        lines.append(f"| {cell} | {at} | {ends} | {epochs} | {hours:.2f} |")
+        reached = "".join(f" {_time_to(rows, target)} |" for target in time_to)
+        lines.append(f"| {cell} | {at} | {ends} | {epochs} | {hours:.2f} |{reached}")
     return "\n".join(lines) + "\n"
+
+
+def _row_seconds(row: dict) -> float:
+    return row["seconds"] + row.get("eval_seconds", 0.0)
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}%"
+
+
+def _time_to(rows: list[dict], target_percent: float) -> str:
+    """'2.01 h (40)': wall time up to and including the first epoch whose test error is at
+    most `target_percent`, and that epoch; '-' if no evaluated epoch reached it."""
+    seconds = 0.0
+    for row in rows:
+        seconds += _row_seconds(row)
+        if "test_error" in row and 100 * row["test_error"] <= target_percent:
+            return f"{seconds / 3600:.2f} h ({row['epoch']})"
+    return "-"
 
 
 def parse_variants(texts: list[str]) -> list[tuple[str, int]]:

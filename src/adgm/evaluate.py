@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import torch
 
 from adgm.distributions import kl_per_unit as per_unit_kl
+from adgm.likelihood import log_likelihood
 from adgm.models.base import GenerativeClassifier
+
+if TYPE_CHECKING:
+    from adgm.data import SemiSupervisedData
 
 
 @torch.no_grad()
@@ -28,6 +35,26 @@ def error_rate(
     """Fraction of points whose most probable class is wrong, in [0, 1]."""
     predicted = predict_proba(model, x, n_samples=n_samples).argmax(-1)
     return (predicted != y).float().mean().item()
+
+
+def evaluate_held_out(
+    model: GenerativeClassifier, data: SemiSupervisedData, *, n_samples: int, iw_samples: int = 0
+) -> dict[str, float]:
+    """What a run reports after an epoch: ``test_error`` and ``valid_error`` (where the data
+    have those sets) with n_samples draws of a; with iw_samples > 0 also
+    ``test_log_likelihood``, the mean over the test images of the importance-weighted bound on
+    log p(x) (adgm.likelihood); and ``eval_seconds``, the time all this took."""
+    start = time.perf_counter()
+    result = {}
+    if data.x_test is not None:
+        result["test_error"] = error_rate(model, data.x_test, data.y_test, n_samples=n_samples)
+    if data.x_valid is not None:
+        result["valid_error"] = error_rate(model, data.x_valid, data.y_valid, n_samples=n_samples)
+    if iw_samples and data.x_test is not None:
+        bound = log_likelihood(model, data.x_test, n_samples=iw_samples)  # (N,)
+        result["test_log_likelihood"] = bound.mean().item()
+    result["eval_seconds"] = time.perf_counter() - start
+    return result
 
 
 @torch.no_grad()

@@ -24,14 +24,22 @@ from tqdm.auto import tqdm
 
 from adgm.config import RunConfig
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
-from adgm.distributed import ObjectiveModule, data_parallel, join_process_group, local_device
+from adgm.devices import resolve_device
+from adgm.distributed import join_process_group, local_device
 from adgm.errors import AdgmError
-from adgm.evaluate import error_rate
-from adgm.likelihood import log_likelihood
+from adgm.evaluate import evaluate_held_out
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
-from adgm.update import ClippedAdamUpdate
+from adgm.optimisation import OptimisationStep, TrainingDiverged
+
+__all__ = [
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "TrainingLoop",
+    "learning_rate",
+    "resolve_device",
+]
 
 
 def learning_rate(config: RunConfig, epoch: int) -> float:
@@ -40,28 +48,8 @@ def learning_rate(config: RunConfig, epoch: int) -> float:
     return train.lr * train.lr_decay ** (epoch // train.lr_decay_every)
 
 
-def resolve_device(requested: str) -> torch.device:
-    """torch.device for 'cpu', 'cuda' or 'cuda:N' (with a clear error when it is not there), or
-    'auto': the first CUDA GPU where there is one, else the CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise AdgmError(f"unknown device {requested!r}; use 'cpu' or 'cuda'") from None
-    if device.type not in ("cpu", "cuda"):
-        raise AdgmError(f"unsupported device {requested!r}; use 'cpu' or 'cuda'")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
-    return device
-
-
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
-
-
-class TrainingDiverged(AdgmError):
-    """A non-finite loss or gradient; that step and the ones after it changed no weight."""
 
 
 class TrainingLoop:
@@ -79,36 +67,20 @@ class TrainingLoop:
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
         train = config.train
-        if not train.train_auxiliary:  # as the authors' paper-era code: q(a|x) stays as drawn
-            for param in self.model.auxiliary_encoder_parameters():
-                param.requires_grad_(False)
-        self.trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
-        # The fused kernel updates every parameter in one pass (the same Adam maths); it is also
-        # what lets ClippedAdamUpdate skip a diverged step on the device.
-        self.optimizer = torch.optim.Adam(
-            self.trained_parameters, lr=train.lr, betas=(train.beta1, train.beta2), fused=True
+        self.alpha = (
+            train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
         )
-        self.update = ClippedAdamUpdate(
-            self.optimizer,
-            self.trained_parameters,
-            max_norm=train.clip_grad_norm,
-            max_value=train.clip_grad_value,
+        self.optimisation = OptimisationStep(
+            self.model,
+            train,
+            alpha=self.alpha,
+            n_unlabelled=len(self.data.x_unlabelled),
+            group=self.group,
+            device=self.device,
         )
         # A CPU checks every step (a sync costs nothing there); a GPU runs ahead for 50 steps.
         self.divergence_check_every = 1 if self.device.type == "cpu" else 50
         self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
-        self.alpha = (
-            train.alpha if train.alpha is not None else default_alpha(len(self.data.x_unlabelled))
-        )
-        loss = ObjectiveModule(
-            self.model,
-            alpha=self.alpha,
-            n_samples=train.mc_samples,
-            analytic_kl=train.analytic_kl,
-            classification_term=train.classification_term,
-            weight_prior_scale=1.0 / len(self.data.x_unlabelled) if train.weight_prior else 0.0,
-        )
-        self.loss_module = data_parallel(loss, self.group, self.device)
         self._seed_noise_per_rank(0)
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed in the current epoch
@@ -149,7 +121,7 @@ class TrainingLoop:
         self.last_save_time = time.monotonic()
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimisation.state_dict(),
             "config": self.config.to_dict(),
             "epoch": self.epoch,
             "step": self.step,
@@ -171,11 +143,9 @@ class TrainingLoop:
         """Restore a ``state_dict``: weights, optimiser, every RNG, epoch, step, partial sums."""
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimisation.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError):
             raise AdgmError("the checkpoint does not fit this model") from None
-        for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
-            group["fused"], group["foreach"] = True, None
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -223,8 +193,7 @@ class TrainingLoop:
         epoch (Ctrl-C, checkpoint_every_minutes); None: nothing is written. Raises
         TrainingInterrupted, after that checkpoint, when Ctrl-C was pressed.
         """
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.current_lr()
+        self.optimisation.set_lr(self.current_lr())
         self.model.train()
         n_steps = self.steps_per_epoch()
         # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
@@ -274,7 +243,7 @@ class TrainingLoop:
             "L": labelled,
             "clf": classification,
             "U": unlabelled,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": self.optimisation.lr,
             "seconds": seconds,
             "steps_per_s": n_steps / seconds,
         }
@@ -305,26 +274,8 @@ class TrainingLoop:
         self.partial_seconds += seconds
 
     def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
-        """Step `number` (from 1) of the epoch on the loss of `adgm.objectives.objective`.
-
-        Returns its terms. The loss goes through `loss_module`: the model itself, or DDP around
-        it when several processes train together (their gradients are then averaged before the
-        update). The update is `adgm.update.ClippedAdamUpdate`: a step whose loss or gradient is
-        not finite, and every step after it, changes nothing until `check_divergence` stops
-        training.
-        """
-        with self._autocast():
-            terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
-        self.optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        self.update.step(terms.loss, number)
-        return terms
-
-    def _autocast(self):
-        """bf16: the step's forward pass under autocast (matrix products in bf16; densities,
-        sums and the parameters and their gradients stay fp32). fp32: nothing changes."""
-        enabled = self.config.train.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """Step `number` (from 1) of the epoch (adgm.optimisation.OptimisationStep); its terms."""
+        return self.optimisation(x_l, y_l, x_u, number=number)
 
     def check_divergence(self) -> None:
         """Raise TrainingDiverged if a step of this epoch since the last check diverged.
@@ -332,8 +283,7 @@ class TrainingLoop:
         One host sync; the model and the last checkpoint are as they were before that step.
         """
         kept = self.divergence_note
-        self.update.raise_if_diverged(
-            TrainingDiverged,
+        self.optimisation.raise_if_diverged(
             lambda step: (
                 f"training diverged at epoch {self.epoch + 1}, step {step}: "
                 f"the loss or a gradient is not finite; {kept}"
@@ -341,25 +291,9 @@ class TrainingLoop:
         )
 
     def evaluate(self) -> dict[str, float]:
-        """Test (and validation) error with eval_samples draws of a; with eval_iw_samples > 0
-        also the mean importance-weighted test log-likelihood (adgm.likelihood)."""
+        """Test (and validation) error with eval_samples draws of a, the test log-likelihood
+        where eval_iw_samples > 0, and eval_seconds (adgm.evaluate.evaluate_held_out)."""
         train = self.config.train
-        samples = train.eval_samples
-        start = time.perf_counter()
-        result = {}
-        if self.data.x_test is not None:
-            result["test_error"] = error_rate(
-                self.model, self.data.x_test, self.data.y_test, n_samples=samples
-            )
-        if self.data.x_valid is not None:
-            result["valid_error"] = error_rate(
-                self.model, self.data.x_valid, self.data.y_valid, n_samples=samples
-            )
-        if train.eval_iw_samples and self.data.x_test is not None:
-            result["test_log_likelihood"] = (
-                log_likelihood(self.model, self.data.x_test, n_samples=train.eval_iw_samples)
-                .mean()
-                .item()
-            )
-        result["eval_seconds"] = time.perf_counter() - start
-        return result
+        return evaluate_held_out(
+            self.model, self.data, n_samples=train.eval_samples, iw_samples=train.eval_iw_samples
+        )

@@ -157,3 +157,23 @@ def test_summary_time_to_an_error_sums_the_epochs_up_to_the_first_that_reached_i
     assert table[1].count("---") == 1 + 1 + 4 + 4
     # 6%: epoch 1 after 1,080 s; 5%: epoch 3 after 3,600 s; 3%: epoch 4 after 4,600 s.
     assert table[2].endswith("| 0.30 h (1) | 1.00 h (3) | 1.28 h (4) | - |")
+
+
+def test_run_labels_name_each_setting_that_departs_from_the_paper():
+    from dataclasses import replace
+
+    from adgm.config import RunConfig, preset_config
+    from adgm.plots import run_label
+
+    paper = RunConfig()
+    assert run_label(paper) == "ADGM 1 MC"
+    sdgm = replace(
+        paper,
+        model=replace(paper.model, name="sdgm"),
+        train=replace(paper.train, precision="bf16", seed=1, mc_samples=10),
+    )
+    assert run_label(sdgm) == "SDGM 10 MC, bf16, seed 1"
+    assert run_label(preset_config("authors-2015")) == (
+        "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, alpha 1200, grey test images, "
+        "hidden 500x500x500"
+    )

@@ -38,10 +38,24 @@ def _save(fig, path: Path) -> Path:
 
 
 def run_label(config: RunConfig) -> str:
-    """E.g. 'ADGM 10 MC', 'M2 1 MC' or 'ADGM 1 MC, q(a|x) frozen'."""
-    label = f"{MODEL_TITLES[config.model.name]} {config.train.mc_samples} MC"
-    frozen = not config.train.train_auxiliary and config.model.name != "m2"
-    return label + (", q(a|x) frozen" if frozen else "")
+    """E.g. 'ADGM 10 MC', 'M2 1 MC', 'ADGM 1 MC, q(a|x) frozen' or 'SDGM 1 MC, bf16, seed 1':
+    the model and its Monte Carlo samples, then each setting that departs from the paper's
+    and changes what the run computes."""
+    paper = RunConfig()
+    data, model, train = config.data, config.model, config.train
+    notes = [
+        ("q(a|x) frozen", not train.train_auxiliary and model.name != "m2"),
+        ("bf16", train.precision != paper.train.precision),
+        ("class-sorted", data.unlabelled_order != paper.data.unlabelled_order),
+        ("mean-log", train.classification_term != paper.train.classification_term),
+        (f"alpha {train.alpha or 0:g}", train.alpha is not None),
+        ("grey test images", data.test_inputs != paper.data.test_inputs),
+        (f"hidden {'x'.join(map(str, model.hidden))}", model.hidden != paper.model.hidden),
+        (f"seed {train.seed}", train.seed != paper.train.seed),
+        (f"label seed {data.label_seed}", data.label_seed != paper.data.label_seed),
+    ]
+    label = f"{MODEL_TITLES[model.name]} {train.mc_samples} MC"
+    return ", ".join([label, *(text for text, departs in notes if departs)])
 
 
 def plot_curves(

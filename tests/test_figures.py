@@ -7,6 +7,7 @@ import json
 import pytest
 
 from adgm.cli import main
+from adgm.errors import AdgmError
 
 pytest.importorskip("matplotlib")
 
@@ -177,3 +178,30 @@ def test_run_labels_name_each_setting_that_departs_from_the_paper():
         "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, alpha 1200, grey test images, "
         "hidden 500x500x500"
     )
+
+
+def test_curve_agreement_recovers_the_noise_and_an_offset_of_synthetic_curves():
+    import numpy as np
+
+    from adgm.reproduce import curve_agreement
+
+    rng = np.random.default_rng(0)
+    epochs = np.arange(5, 2005, 5)
+    trend = 20 * np.exp(-epochs / 300) + 2  # percent, falling like a run's test error
+    sigma = 0.3
+
+    def rows(errors):
+        return [{"epoch": int(e), "test_error": v / 100} for e, v in zip(epochs, errors)]
+
+    first = trend + rng.normal(0, sigma, len(epochs))
+    second = trend + rng.normal(0, sigma, len(epochs))
+    same = curve_agreement(rows(first), rows(second))
+    assert same["epochs"] == len(epochs) and same["last_epoch"] == 2000
+    assert abs(same["noise"] - sigma) < 0.1 * sigma
+    assert abs(same["spread"] - 2**0.5 * sigma) < 0.1 * sigma
+    assert abs(same["bias"]) < 3 * same["bias_se"]
+    shifted = curve_agreement(rows(first), rows(second + 1.0))
+    assert abs(shifted["bias"] - 1.0) < 3 * shifted["bias_se"]
+    assert abs(shifted["noise"] - sigma) < 0.1 * sigma  # an offset is not noise
+    with pytest.raises(AdgmError, match="share 2 evaluated epochs"):
+        curve_agreement(rows(first)[:2], rows(second))

@@ -71,6 +71,46 @@ def _time_to(rows: list[dict], target_percent: float) -> str:
     return "-"
 
 
+def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float]:
+    """How far `other`'s test-error curve lies from `reference`'s, against the noise of a curve.
+
+    Over the epochs both evaluated (test errors e_k and f_k in percent, in epoch order):
+    ``bias`` = mean(f_k - e_k), ``spread`` = sd(f_k - e_k), ``mean_abs`` = mean |f_k - e_k|;
+    ``noise`` = the epoch-to-epoch noise sigma of one evaluation, estimated from each curve's
+    second differences (for e_k = trend + noise with a locally linear trend,
+    e_k - (e_{k-1} + e_{k+1}) / 2 has variance 1.5 sigma^2) and averaged over the two curves.
+    Two runs that differ only by noise have ``spread`` near sqrt(2) sigma and ``bias`` within
+    about ``bias_se`` = spread / sqrt(n) of 0.
+    """
+    first = {r["epoch"]: 100 * r["test_error"] for r in reference if "test_error" in r}
+    second = {r["epoch"]: 100 * r["test_error"] for r in other if "test_error" in r}
+    epochs = sorted(set(first) & set(second))
+    if len(epochs) < 3:
+        raise AdgmError(f"the two runs share {len(epochs)} evaluated epochs; at least 3 are needed")
+    diffs = [second[e] - first[e] for e in epochs]
+    curves = ([curve[e] for e in epochs] for curve in (first, second))
+    noise = statistics.fmean(_second_difference_noise(values) for values in curves)
+    spread = statistics.stdev(diffs)
+    return {
+        "epochs": len(epochs),
+        "first_epoch": epochs[0],
+        "last_epoch": epochs[-1],
+        "bias": statistics.fmean(diffs),
+        "bias_se": spread / len(diffs) ** 0.5,
+        "spread": spread,
+        "mean_abs": statistics.fmean(abs(d) for d in diffs),
+        "noise": noise,
+    }
+
+
+def _second_difference_noise(values: list[float]) -> float:
+    """sigma of e_k = trend + noise from sd(e_k - (e_{k-1} + e_{k+1}) / 2) / sqrt(1.5)."""
+    curvature = [values[k] - (values[k - 1] + values[k + 1]) / 2 for k in range(1, len(values) - 1)]
+    if len(curvature) < 2:
+        return float("nan")
+    return statistics.stdev(curvature) / 1.5**0.5
+
+
 def parse_variants(texts: list[str]) -> list[tuple[str, int]]:
     """'adgm:10' -> ('adgm', 10), with a clear error for anything else."""
     variants = []

@@ -198,7 +198,7 @@ class TrainingLoop:
         n_steps = self.steps_per_epoch()
         # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
         # they stay on the device (no sync per step).
-        totals = self.partial.to(self.device)
+        totals = self.partial.to(self.device)  # (4,): sums of J, L, clf and U
         bar = tqdm(
             self._epoch_batches(n_steps),
             total=n_steps,
@@ -213,30 +213,47 @@ class TrainingLoop:
             terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
-            due = self.step % self.divergence_check_every == 0 or self.step == n_steps
-            stop = self._stop_now(due)
-            if due or stop:  # a checkpoint is only written after a check
-                self.check_divergence()
-            if stop and self.step < n_steps:
-                self._keep_partial(totals, time.perf_counter() - start)
-                path = checkpoint() if checkpoint is not None else None
-                raise TrainingInterrupted(
-                    f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
-                )
-            if checkpoint is not None and self._timed_checkpoint_due() and self.step < n_steps:
-                self.check_divergence()  # a checkpoint is only written after a check
-                self._keep_partial(totals, time.perf_counter() - start)
+            if self._checkpoint_within_epoch(n_steps, totals, start, checkpoint):
                 start = time.perf_counter()
-                checkpoint()
         self._keep_partial(totals, time.perf_counter() - start)
+        return self._finish_epoch(n_steps)
+
+    def _checkpoint_within_epoch(
+        self,
+        n_steps: int,
+        totals: torch.Tensor,
+        start: float,
+        checkpoint: Callable[[], Path | None] | None,
+    ) -> bool:
+        """After a step: the divergence check where due, then Ctrl-C (checkpoint and raise
+        TrainingInterrupted) or a timed checkpoint. Returns whether the epoch's partial sums and
+        time were kept (the caller's clock restarts then)."""
+        due = self.step % self.divergence_check_every == 0 or self.step == n_steps
+        stop = self._stop_now(due)
+        if due or stop:  # a checkpoint is only written after a check
+            self.check_divergence()
+        if self.step == n_steps:  # the epoch's end: its row and checkpoint are the caller's
+            return False
+        if stop:
+            self._keep_partial(totals, time.perf_counter() - start)
+            path = checkpoint() if checkpoint is not None else None
+            raise TrainingInterrupted(
+                f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
+            )
+        if checkpoint is None or not self._timed_checkpoint_due():
+            return False
+        self.check_divergence()  # a checkpoint is only written after a check
+        self._keep_partial(totals, time.perf_counter() - start)
+        checkpoint()
+        return True
+
+    def _finish_epoch(self, n_steps: int) -> dict[str, float]:
+        """Close the epoch: its metrics row (mean terms over its steps, lr, time) and the
+        position at the start of the next one."""
         loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
         seconds = self.partial_seconds
-        self.epoch, self.step, self.partial, self.partial_seconds = (
-            self.epoch + 1,
-            0,
-            torch.zeros(4),
-            0.0,
-        )
+        self.epoch, self.step = self.epoch + 1, 0
+        self.partial, self.partial_seconds = torch.zeros(4), 0.0
         return {
             "epoch": self.epoch,
             "J": loss,

@@ -205,3 +205,41 @@ def test_curve_agreement_recovers_the_noise_and_an_offset_of_synthetic_curves():
     assert abs(shifted["noise"] - sigma) < 0.1 * sigma  # an offset is not noise
     with pytest.raises(AdgmError, match="share 2 evaluated epochs"):
         curve_agreement(rows(first)[:2], rows(second))
+
+
+def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from adgm.config import RunConfig
+    from adgm.reproduce import table1_from_runs
+
+    paper = RunConfig()
+
+    def seeded(seed, **train):
+        return replace(
+            paper,
+            data=replace(paper.data, label_seed=seed),
+            train=replace(paper.train, seed=seed, **train),
+        )
+
+    def rows(errors):  # epoch -> test error in percent
+        return [{"epoch": e, "seconds": 1.0, "test_error": v / 100} for e, v in errors.items()]
+
+    runs = [
+        (seeded(0), rows({100: 5.0, 200: 2.0})),
+        (seeded(1), rows({100: 6.0, 200: 3.0, 300: 1.5})),
+        (seeded(2), rows({100: 4.0})),
+        (seeded(0, precision="bf16"), rows({100: 7.0})),
+    ]
+    table = table1_from_runs(runs, [100, 200, 300]).splitlines()
+    assert len(table) == 2 + 2 + 1
+    at_100 = f"{np.mean([5, 6, 4]):.2f}% ± {np.std([5, 6, 4], ddof=1):.2f} (3 runs)"
+    at_200 = f"{np.mean([2, 3]):.2f}% ± {np.std([2, 3], ddof=1):.2f} (2 runs)"
+    last = f"{np.mean([2, 1.5, 4]):.2f}% ± {np.std([2, 1.5, 4], ddof=1):.2f} (3 runs) (100-300)"
+    assert table[2] == f"| ADGM 1 MC | {at_100} | {at_200} | 1.50% | {last} | 2.25% (± 0.08) |"
+    assert table[3] == "| ADGM 1 MC, bf16 | 7.00% | - | - | 7.00% (100) | 2.25% (± 0.08) |"
+    assert table[4] == (
+        "| authors' log, ADGM 10 MC (three hidden layers) | 5.44% | 1.59% | 1.60% | - | - |"
+    )

@@ -233,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table1.add_argument("--out", type=Path, default=Path("runs/table1"), help="folder of the runs")
     table1.set_defaults(handler=run_reproduce_table1)
+    measured = experiments.add_parser(
+        "table1-from-runs",
+        help="Table 1 as measured from run folders (or docs/runs copies): mean ± sd over "
+        "seeds per setting at chosen epochs, beside the paper and the authors' log",
+    )
+    measured.add_argument("run_dirs", type=Path, nargs="+")
+    measured.add_argument(
+        "--at", type=int, nargs="+", default=[100, 200, 300], help="epochs to show (columns)"
+    )
+    measured.set_defaults(handler=run_reproduce_table1_from_runs)
     return parser
 
 
@@ -511,6 +521,15 @@ def run_reproduce_table1(args: argparse.Namespace, argv: list[str]) -> int:
     base.validate()
     table = run_table1(base, parse_variants(args.variants), args.seeds, args.out)
     print(table)
+    return 0
+
+
+def run_reproduce_table1_from_runs(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.reproduce import table1_from_runs
+    from adgm.train import load_run_config, read_metrics
+
+    runs = [(load_run_config(d), read_metrics(d)) for d in args.run_dirs]
+    print(table1_from_runs(runs, args.at), end="")
     return 0
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from adgm.checkpoint import atomic_write_text, has_checkpoint
 from adgm.config import MODEL_NAMES, MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
+from adgm.plots import run_label
+from adgm.reference import AUTHORS_LOG_LABEL, AUTHORS_LOG_TEST_ERROR
 from adgm.train import Trainer, read_metrics
 
 # Table 1 of Maaløe et al. (2016), MNIST with 100 labels; M2 alone is quoted in its sec. 2.
@@ -21,6 +23,12 @@ PAPER_TABLE1 = {
     ("adgm", 1): "2.25% (± 0.08)",
     ("adgm", 10): "0.96% (± 0.02)",
     ("m2", 1): "11.97% (± 1.71) (Kingma et al. 2014)",
+}
+# The ICML 2016 version's figures (MNIST, 100 labels) for the models with a generated a, shown
+# beside runs of these models whatever their number of Monte Carlo samples.
+LATER_PAPER_TABLE1 = {
+    "adgm-gen": "0.96% (± 0.02) (ICML 2016)",
+    "sdgm": "1.32% (± 0.07) (ICML 2016)",
 }
 
 
@@ -109,6 +117,58 @@ def _second_difference_noise(values: list[float]) -> float:
     if len(curvature) < 2:
         return float("nan")
     return statistics.stdev(curvature) / 1.5**0.5
+
+
+def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[int]) -> str:
+    """Table 1 as measured, from finished or running runs: one row per setting (the runs'
+    labels without their seeds), the test error at each of `at_epochs` and at each run's last
+    evaluation as mean ± standard deviation over the runs of that setting that got there (with
+    their number), and the paper's figure; a last row gives the authors' training log at the
+    same epochs (adgm.reference)."""
+    groups: dict[str, list[list[dict]]] = {}
+    papers: dict[str, str] = {}
+    for config, rows in runs:
+        unseeded = replace(
+            config, data=replace(config.data, label_seed=0), train=replace(config.train, seed=0)
+        )
+        label = run_label(unseeded)
+        groups.setdefault(label, []).append(rows)
+        name, samples = config.model.name, config.train.mc_samples
+        papers[label] = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
+    columns = " | ".join(f"epoch {e}" for e in at_epochs)
+    lines = [
+        f"| setting | {columns} | last (epochs) | paper |",
+        "| --- |" + " --- |" * (len(at_epochs) + 2),
+    ]
+    for label, members in groups.items():
+        tested = [_test_errors(rows) for rows in members]
+        cells = [_mean_sd([t[e] for t in tested if e in t]) for e in at_epochs]
+        finals = [t[max(t)] for t in tested if t]
+        reached = sorted({max(t) for t in tested if t})
+        span = "-".join(str(e) for e in (reached[:1] + reached[1:][-1:])) or "-"
+        cell = label.replace("|", "\\|")
+        lines.append(
+            f"| {cell} | {' | '.join(cells)} | {_mean_sd(finals)} ({span}) | {papers[label]} |"
+        )
+    log = [AUTHORS_LOG_TEST_ERROR.get(e) for e in at_epochs]
+    log_cells = " | ".join("-" if v is None else f"{v:.2f}%" for v in log)
+    lines.append(f"| {AUTHORS_LOG_LABEL} (three hidden layers) | {log_cells} | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def _test_errors(rows: list[dict]) -> dict[int, float]:
+    """epoch -> test error (%) of the evaluated epochs of one run."""
+    return {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
+
+
+def _mean_sd(values: list[float]) -> str:
+    """'3.49%' for one value, '3.40% ± 0.12 (3 runs)' for several, '-' for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}%"
+    mean, sd = statistics.fmean(values), statistics.stdev(values)
+    return f"{mean:.2f}% ± {sd:.2f} ({len(values)} runs)"
 
 
 def parse_variants(texts: list[str]) -> list[tuple[str, int]]:

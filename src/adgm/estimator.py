@@ -31,7 +31,7 @@ the matrix products in bfloat16 (``adgm train --precision``); prediction stays f
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from adgm.checkpoint import atomic_write
-from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.cpu import denormals_flushed
 from adgm.data import Dataset, OwnData, split_given_labels
+from adgm.devices import resolve_device
 from adgm.errors import AdgmError
-from adgm.models import build_model
-from adgm.training_loop import TrainingLoop, resolve_device
+from adgm.estimator_persistence import load_classifier, save_classifier
+from adgm.estimator_settings import check_training_parameters, run_config_for
+from adgm.training_loop import TrainingLoop
 
 PREDICT_CHUNK = 2_000  # rows per forward pass when predicting
 
@@ -109,7 +109,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         (weights, and the optimiser's state unless the classifier was read back by ``load``)
         for `epochs` / `max_steps` more, on the new X and y (same features and classes).
         """
-        self._check_training_parameters()
+        check_training_parameters(self)
         continuing = bool(self.warm_start) and hasattr(self, "model_")
         x, labels = validate_data(  # finite, 2-D, matching rows
             self, X, y, dtype=np.float32, reset=not continuing
@@ -133,7 +133,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         likelihood = self._likelihood_for(previous)
         data = split_given_labels(own, likelihood=likelihood, device=self.device_)
         data = replace(data, binarise=self.inputs == "binary")
-        config = self._run_config(x.shape[1], len(self.classes_))
+        config = run_config_for(self, x.shape[1], len(self.classes_))
         # Seeded by random_state, the caller's RNG kept; denormals flushed while training.
         with torch.random.fork_rng(devices=[]), denormals_flushed():
             loop = TrainingLoop(config, data)  # in memory: no run folder, no checkpoints
@@ -147,14 +147,6 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
         self.likelihood_ = data.likelihood
         self.feature_mean_, self.feature_std_ = data.feature_mean, data.feature_std
         return self
-
-    def _check_training_parameters(self) -> None:
-        if self.inputs not in ("grey", "binary"):
-            raise AdgmError(f"inputs must be 'grey' or 'binary', got {self.inputs!r}")
-        if self.epochs is None and not (isinstance(self.max_steps, int) and self.max_steps > 0):
-            raise AdgmError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        if self.max_time is not None and not self.max_time >= 0:
-            raise AdgmError(f"max_time must be a number of seconds >= 0, got {self.max_time!r}")
 
     def _previous_state(self) -> dict[str, Any]:
         """The last fit's loop state; after ``load``, the weights alone."""
@@ -178,35 +170,6 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
                 if self.max_time is not None and time.perf_counter() - start > self.max_time:
                     break
         return history
-
-    def _run_config(self, n_features: int, n_classes: int) -> RunConfig:
-        width = max(32, min(500, 2 * n_features))
-        latent = max(2, min(100, n_features // 4))
-        hidden = (width, width) if self.hidden == "auto" else tuple(self.hidden)
-        model = ModelConfig(
-            name=self.model_name,
-            hidden=hidden,
-            z_dim=latent if self.z_dim == "auto" else int(self.z_dim),
-            a_dim=latent if self.a_dim == "auto" else int(self.a_dim),
-            x_dim=n_features,
-            n_classes=n_classes,
-            likelihood=self.likelihood,
-        )
-        data = DataConfig(
-            labelled_batch=self.labelled_batch, unlabelled_batch=self.unlabelled_batch
-        )
-        train = TrainConfig(
-            epochs=self.epochs if self.epochs is not None else 1,  # whole fits: _train
-            mc_samples=self.mc_samples,
-            alpha=self.alpha,
-            lr=self.lr,
-            eval_samples=self.eval_samples,
-            precision=self.precision,
-            seed=self.random_state,
-            device=self.device_,
-            lr_decay=1.0,
-        )
-        return RunConfig(data=data, model=model, train=train)
 
     # ----- prediction -------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
@@ -298,24 +261,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the fitted classifier to `path` (atomically; read back with ``load``)."""
-        check_is_fitted(self)
-        state = {
-            "kind": type(self).__name__,
-            "params": _plain(self.get_params()),
-            "model_config": _plain(asdict(self.model_config_)),
-            "model": self.model_.state_dict(),
-            "classes": self.classes_.tolist(),
-            "likelihood": self.likelihood_,
-            "feature_mean": _tensor_or_none(self.feature_mean_),
-            "feature_std": _tensor_or_none(self.feature_std_),
-            "history": self.history_,
-        }
-        path = Path(path)
-        try:
-            atomic_write(path, lambda out: torch.save(state, out))
-        except OSError as exc:
-            raise AdgmError(f"cannot write {path}: {exc}") from None
-        return path
+        return save_classifier(self, path)
 
     @classmethod
     def load(
@@ -323,31 +269,7 @@ class GenerativeSemiSupervisedClassifier(ClassifierMixin, TransformerMixin, Base
     ) -> GenerativeSemiSupervisedClassifier:
         """A classifier saved by ``save`` (read with weights_only=True: no code is run), on
         `device` (default: its own ``device`` parameter, "auto" resolved on this machine)."""
-        from adgm.checkpoint import load_checkpoint
-
-        state = load_checkpoint(Path(path))
-        if state.get("kind") != cls.__name__:
-            raise AdgmError(f"{path} holds a {state.get('kind')!r}, not a {cls.__name__}")
-        params = dict(state["params"])
-        if device is not None:
-            params["device"] = device
-        classifier_device = str(resolve_device(params.get("device", "cpu")))
-        if isinstance(params["hidden"], list):
-            params["hidden"] = tuple(params["hidden"])
-        classifier = cls(**params)
-        raw = dict(state["model_config"], hidden=tuple(state["model_config"]["hidden"]))
-        classifier.model_config_ = ModelConfig(**raw)
-        classifier.model_ = build_model(classifier.model_config_)
-        classifier.model_.load_state_dict(state["model"])
-        classifier.model_.to(classifier_device).eval()
-        classifier.device_ = classifier_device
-        classifier.classes_ = np.asarray(state["classes"])
-        classifier.likelihood_ = state["likelihood"]
-        classifier.feature_mean_ = _array_or_none(state["feature_mean"])
-        classifier.feature_std_ = _array_or_none(state["feature_std"])
-        classifier.n_features_in_ = classifier.model_config_.x_dim
-        classifier.history_ = state["history"]
-        return classifier
+        return load_classifier(cls, path, device)
 
 
 class ADGMClassifier(GenerativeSemiSupervisedClassifier):
@@ -396,16 +318,3 @@ def _labelled_mask(labels: np.ndarray) -> np.ndarray:
             raise AdgmError("y contains NaN or infinite values")
         return labels != -1
     return np.ones(len(labels), dtype=bool)
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Tuples as lists: what torch.load(weights_only=True) reads back."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-
-
-def _tensor_or_none(array: np.ndarray | None):
-    return None if array is None else torch.from_numpy(np.asarray(array, dtype=np.float32))
-
-
-def _array_or_none(tensor) -> np.ndarray | None:
-    return None if tensor is None else tensor.numpy()

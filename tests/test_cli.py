@@ -113,7 +113,7 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
         (["evaluate", "/nonexistent/run", "--points", "0"], "not a run folder"),
         (
             ["train", "--data", "own.npz", "--preset", "authors-2015"],
-            "--preset authors-2015 reproduces an MNIST setting",
+            "--preset authors-2015 sets --unlabelled-order, --test-inputs, which apply to mnist",
         ),
     ],
 )
@@ -210,6 +210,20 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
         ("train", "alpha"): 1200.0,
         ("train", "classification_term"): "mean-log",
         ("train", "train_auxiliary"): False,
+    }
+    later = config("--preset", "authors-2016", "--model", "sdgm").to_dict()
+    assert {
+        (section, key): value
+        for section, fields in later.items()
+        for key, value in fields.items()
+        if paper[section][key] != value
+    } == {
+        ("model", "name"): "sdgm",
+        ("model", "gaussian_init"): "small",
+        ("train", "alpha"): 60.0,
+        ("train", "classification_term"): "mean-log",
+        ("train", "analytic_kl"): False,
+        ("train", "weight_prior"): True,
     }
     mixed = config("--preset", "authors-2015", "--hidden", "500", "500", "--train-auxiliary")
     assert mixed.model.hidden == (500, 500) and mixed.train.train_auxiliary

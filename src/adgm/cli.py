@@ -252,10 +252,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=tuple(PRESETS),
         default=None,
-        help="start from the paper's settings (paper) or the authors' paper-era code and log "
+        help="start from the paper's settings (paper), the authors' paper-era code and log "
         "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
-        "mean-log classification term, grey test inputs, --hidden 500 500 500); flags given "
-        "beside it override it (default: paper)",
+        "mean-log classification term, grey test inputs, --hidden 500 500 500) or their "
+        "ICML 2016 code (authors-2016: --alpha 60, mean-log, --no-analytic-kl, "
+        "--weight-prior, --gaussian-init small); flags given beside it override it "
+        "(default: paper)",
     )
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings")
@@ -384,10 +386,12 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
     """The flags that split MNIST-format data mean nothing for own data: refuse them by name."""
     if config.data.dataset in ("mnist", "fashion-mnist"):
         return
-    if args.preset not in (None, "paper"):
+    split = PRESETS.get(args.preset or "paper", {}).get("data", {})
+    if split:  # e.g. the class-sorted order, which needs every training image's label
+        flags = ", ".join(_flag_name(name) for name in split)
         raise AdgmError(
-            f"--preset {args.preset} reproduces an MNIST setting (class-sorted unlabelled "
-            f"images); own data ({config.data.dataset}) take the flags one by one"
+            f"--preset {args.preset} sets {flags}, which apply to mnist and fashion-mnist "
+            f"only; with own data ({config.data.dataset}) give its other settings as flags"
         )
     given = [name for name in SPLIT_FLAGS if getattr(args, f"data.{name}", None) is not None]
     if given:

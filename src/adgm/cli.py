@@ -135,8 +135,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The adgm command: one sub-parser per subcommand, each with its handler."""
     parser = argparse.ArgumentParser(prog="adgm", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_train,
+        _add_evaluate,
+        _add_sample,
+        _add_plot,
+        _add_summary,
+        _add_reproduce,
+    ):
+        add(commands)
+    return parser
+
+
+def _add_train(commands) -> None:
     train = commands.add_parser("train", help="train a model (defaults: the paper's setup)")
     add_config_flags(train)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
@@ -145,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=run_train)
 
+
+def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="test error (and log-likelihood) of a trained run"
     )
@@ -172,12 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
 
+
+def _add_sample(commands) -> None:
     sample = commands.add_parser("sample", help="Figure 2b: samples of p(x|z,y) per class")
     sample.add_argument("run_dir", type=Path)
     sample.add_argument("--per-class", type=int, default=10, help="images per class (columns)")
     sample.add_argument("--seed", type=int, default=0, help="seed of z ~ N(0, I)")
     sample.set_defaults(handler=run_sample)
 
+
+def _add_plot(commands) -> None:
     plot = commands.add_parser("plot", help="figures of trained runs")
     plots = plot.add_subparsers(dest="figure", required=True)
     curves = plots.add_parser("curves", help="Figure 2a: test error per epoch of several runs")
@@ -202,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     units.add_argument("--device", default="cpu")
     units.set_defaults(handler=run_plot_active_units)
 
+
+def _add_summary(commands) -> None:
     summary = commands.add_parser("summary", help="a Markdown table of the test errors of runs")
     summary.add_argument("run_dirs", type=Path, nargs="+")
     summary.add_argument(
@@ -218,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(handler=run_summary)
 
+
+def _add_reproduce(commands) -> None:
     reproduce = commands.add_parser("reproduce", help="the paper's experiments")
     experiments = reproduce.add_subparsers(dest="experiment", required=True)
     table1 = experiments.add_parser(
@@ -243,7 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", type=int, nargs="+", default=[100, 200, 300], help="epochs to show (columns)"
     )
     measured.set_defaults(handler=run_reproduce_table1_from_runs)
-    return parser
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

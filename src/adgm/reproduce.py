@@ -93,8 +93,8 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     first = {r["epoch"]: 100 * r["test_error"] for r in reference if "test_error" in r}
     second = {r["epoch"]: 100 * r["test_error"] for r in other if "test_error" in r}
     epochs = sorted(set(first) & set(second))
-    if len(epochs) < 3:
-        raise AdgmError(f"the two runs share {len(epochs)} evaluated epochs; at least 3 are needed")
+    if len(epochs) < 4:  # the noise needs two second differences of each curve
+        raise AdgmError(f"the two runs share {len(epochs)} evaluated epochs; at least 4 are needed")
     diffs = [second[e] - first[e] for e in epochs]
     curves = ([curve[e] for e in epochs] for curve in (first, second))
     noise = statistics.fmean(_second_difference_noise(values) for values in curves)
@@ -114,8 +114,6 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
 def _second_difference_noise(values: list[float]) -> float:
     """sigma of e_k = trend + noise from sd(e_k - (e_{k-1} + e_{k+1}) / 2) / sqrt(1.5)."""
     curvature = [values[k] - (values[k - 1] + values[k + 1]) / 2 for k in range(1, len(values) - 1)]
-    if len(curvature) < 2:
-        return float("nan")
     return statistics.stdev(curvature) / 1.5**0.5
 
 

@@ -4,7 +4,8 @@ Reads two run folders (or their copies under docs/runs/), prints both curves at 
 evaluated, their difference, and `adgm.reproduce.curve_agreement`: the mean difference (bias)
 with its standard error, the spread of the differences and the noise sigma of one evaluation
 estimated from the curves themselves (two runs that differ only by noise have a spread near
-sqrt(2) sigma).
+sqrt(2) sigma); then the training loss J of the two runs, epoch by epoch, a far less noisy
+comparison than the test error.
 
     python benchmarks/curve_agreement.py docs/runs/sdgm-1mc docs/runs/sdgm-1mc-bf16
     python benchmarks/curve_agreement.py A B --from-epoch 20 --to-epoch 100
@@ -13,6 +14,7 @@ sqrt(2) sigma).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -46,7 +48,25 @@ def main() -> int:
         f"evaluation {a['noise']:.2f} points, so noise alone gives a spread of about "
         f"{2**0.5 * a['noise']:.2f}"
     )
+    _print_loss_agreement(runs)
     return 0
+
+
+def _print_loss_agreement(runs: list[list[dict]]) -> None:
+    """The training bound J of the two runs (one per epoch, nats per point), epoch by epoch."""
+    losses = [{r["epoch"]: r["J"] for r in rows} for rows in runs]
+    epochs = sorted(set(losses[0]) & set(losses[1]))
+    if len(epochs) < 2:
+        return
+    diffs = [losses[1][e] - losses[0][e] for e in epochs]
+    steps = [losses[0][e] - losses[0][e + 1] for e in epochs if e + 1 in losses[0]]
+    progress = f"; the reference's J falls {statistics.fmean(steps):.2f} a epoch" if steps else ""
+    print(
+        f"training loss J over epochs {epochs[0]}-{epochs[-1]}: difference "
+        f"{statistics.fmean(diffs):+.3f} ± {statistics.stdev(diffs):.3f} nats (mean ± sd of "
+        f"the per-epoch differences, J about {statistics.fmean(losses[0][e] for e in epochs):.0f})"
+        f"{progress}"
+    )
 
 
 def _rows_in_range(run_dir: Path, first: int, last: int | None) -> list[dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from adgm.errors import AdgmError
 from adgm.plots import run_label
-from adgm.reproduce import curve_agreement
+from adgm.reproduce import curve_agreement, errors_by_epoch
 from adgm.run_folder import load_run_config, read_metrics
 
 
@@ -75,9 +75,7 @@ def _rows_in_range(run_dir: Path, first: int, last: int | None) -> list[dict]:
 
 
 def _print_curves(labels: list[str], runs: list[list[dict]]) -> None:
-    errors = [
-        {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r} for rows in runs
-    ]
+    errors = [errors_by_epoch(rows) for rows in runs]
     print(f"| epoch | {labels[0]} | {labels[1]} | difference |")
     print("| --- | --- | --- | --- |")
     for epoch in sorted(set(errors[0]) & set(errors[1])):

@@ -40,17 +40,15 @@ cut=()
       timeout 240 python3 -m adgm.cli train --model "$model" --mc-samples 10 \
         --precision "$precision" --epochs 3 --eval-every 3 --device "$device" "${cut[@]}" \
         --out "$runs/$name" > "$runs/$name.log" 2>&1 || echo "$name failed: $(tail -n 1 "$runs/$name.log")"
-      python3 - "$runs/$name" "$name" >> "$out/runs.jsonl" <<'PY'
+      python3 - "$runs/$name" "$name" "$out/runs.jsonl" <<'PY'
 import json, pathlib, sys
-for line in (pathlib.Path(sys.argv[1]) / "metrics.jsonl").read_text().splitlines():
-    print(json.dumps({"run": sys.argv[2], **json.loads(line)}))
-PY
-      python3 - "$runs/$name" "$name" <<'PY'
-import json, pathlib, sys
-rows = [json.loads(l) for l in (pathlib.Path(sys.argv[1]) / "metrics.jsonl").read_text().splitlines()]
-for r in rows:
-    test = f", test error {100 * r['test_error']:.2f}% in {r['eval_seconds']:.1f} s" if "test_error" in r else ""
-    print(f"{sys.argv[2]} epoch {r['epoch']}: {r['seconds']:.2f} s ({r['steps_per_s']:.1f} steps/s){test}")
+folder, name, collected = sys.argv[1:4]
+rows = [json.loads(l) for l in (pathlib.Path(folder) / "metrics.jsonl").read_text().splitlines()]
+with open(collected, "a") as out:
+    for r in rows:
+        out.write(json.dumps({"run": name, **r}) + "\n")
+        test = f", test error {100 * r['test_error']:.2f}% in {r['eval_seconds']:.1f} s" if "test_error" in r else ""
+        print(f"{name} epoch {r['epoch']}: {r['seconds']:.2f} s ({r['steps_per_s']:.1f} steps/s){test}")
 PY
     done
   done

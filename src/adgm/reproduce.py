@@ -45,7 +45,7 @@ def summarise_runs(
         "| --- |" + " --- |" * (len(at_epochs) + 4 + len(time_to)),
     ]
     for label, rows in runs:
-        tested = {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
+        tested = errors_by_epoch(rows)
         at = " | ".join(f"{tested[e]:.2f}%" if e in tested else "-" for e in at_epochs)
         hours = sum(_row_seconds(r) for r in rows) / 3600
         cell = label.replace("|", "\\|")  # a '|' would end the Markdown cell
@@ -90,8 +90,7 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     Two runs that differ only by noise have ``spread`` near sqrt(2) sigma and ``bias`` within
     about ``bias_se`` = spread / sqrt(n) of 0.
     """
-    first = {r["epoch"]: 100 * r["test_error"] for r in reference if "test_error" in r}
-    second = {r["epoch"]: 100 * r["test_error"] for r in other if "test_error" in r}
+    first, second = errors_by_epoch(reference), errors_by_epoch(other)
     epochs = sorted(set(first) & set(second))
     if len(epochs) < 4:  # the noise needs two second differences of each curve
         raise AdgmError(f"the two runs share {len(epochs)} evaluated epochs; at least 4 are needed")
@@ -139,11 +138,11 @@ def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[i
         "| --- |" + " --- |" * (len(at_epochs) + 2),
     ]
     for label, members in groups.items():
-        tested = [_test_errors(rows) for rows in members]
+        tested = [errors_by_epoch(rows) for rows in members]
         cells = [_mean_sd([t[e] for t in tested if e in t]) for e in at_epochs]
         finals = [t[max(t)] for t in tested if t]
-        reached = sorted({max(t) for t in tested if t})
-        span = "-".join(str(e) for e in (reached[:1] + reached[1:][-1:])) or "-"
+        reached = sorted({max(t) for t in tested if t})  # each run's last evaluated epoch
+        span = _epoch_span(reached)
         cell = label.replace("|", "\\|")
         lines.append(
             f"| {cell} | {' | '.join(cells)} | {_mean_sd(finals)} ({span}) | {papers[label]} |"
@@ -154,9 +153,16 @@ def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[i
     return "\n".join(lines) + "\n"
 
 
-def _test_errors(rows: list[dict]) -> dict[int, float]:
-    """epoch -> test error (%) of the evaluated epochs of one run."""
+def errors_by_epoch(rows: list[dict]) -> dict[int, float]:
+    """epoch -> test error (%) of the evaluated epochs of one run's metrics rows."""
     return {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
+
+
+def _epoch_span(epochs: list[int]) -> str:
+    """'100' for one epoch, '100-300' for the first and last of several, '-' for none."""
+    if not epochs:
+        return "-"
+    return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -216,7 +222,7 @@ def run_table1(
             )
             rows = train_or_resume(config, out / f"{name}-{samples}mc-seed{seed}")
             errors.append(100 * rows[-1]["test_error"])
-            seconds += sum(r["seconds"] + r.get("eval_seconds", 0.0) for r in rows)
+            seconds += sum(_row_seconds(r) for r in rows)
         spread = statistics.stdev(errors) if len(errors) > 1 else 0.0
         paper = PAPER_TABLE1.get((name, samples), "-")
         lines.append(

@@ -147,7 +147,10 @@ def test_ctrl_c_on_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_pa
         workers = _worker_pids(int(marker))
         assert sorted(workers) == [0, 1]
         os.kill(workers[1], signal.SIGINT)
-        process.wait(timeout=120)  # a rank left waiting in an all-reduce would hang here
+        try:
+            process.wait(timeout=120)  # a rank left waiting in an all-reduce would hang here
+        except subprocess.TimeoutExpired:
+            raise AssertionError("torchrun still running:\n" + log.read_text()[-3000:]) from None
     finally:
         if process.poll() is None:
             process.kill()
@@ -157,3 +160,26 @@ def test_ctrl_c_on_one_torchrun_rank_stops_every_rank_after_the_same_step(tmp_pa
     assert state["epoch"] >= 1 and 0 < state["step"] < 100  # mid-epoch: 100 steps a rank
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, state["epoch"] + 1))
+
+
+def test_a_ctrl_c_during_the_stop_agreement_is_kept_for_the_next_check(monkeypatch):
+    """The SIGINT handler runs just after the agreement's all-reduce returns, when the other
+    rank has already agreed not to stop. This step must not stop (the other rank goes on), and
+    the request must survive to the next check instead of being overwritten by the agreement."""
+    from types import SimpleNamespace
+
+    from adgm.training_loop import TrainingLoop
+
+    loop = SimpleNamespace(
+        group=SimpleNamespace(world_size=2), device=torch.device("cpu"), stop_requested=False
+    )
+
+    def all_reduce_then_ctrl_c(flag, op):  # the other rank sends 0; MAX keeps ours
+        loop.stop_requested = True  # the handler, on return from the blocking call
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce_then_ctrl_c)
+    assert TrainingLoop._stop_now(loop, due=True) is False  # as the other rank decides
+    assert loop.stop_requested
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda flag, op: None)
+    assert TrainingLoop._stop_now(loop, due=False) is False  # no check, no stop
+    assert TrainingLoop._stop_now(loop, due=True) is True  # both ranks see our 1 now

@@ -269,15 +269,21 @@ class TrainingLoop:
         """Whether Ctrl-C stops training after this step. Several processes (torchrun) agree
         at each check (`due`): all stop after the same step when any one was asked, so rank 0's
         checkpoint holds the state that every rank had; a lone rank never stops by itself (the
-        others would wait for it forever in the next gradient all-reduce)."""
+        others would wait for it forever in the next gradient all-reduce).
+
+        A Ctrl-C that lands while this rank waits in the agreement's all-reduce is handled
+        just after it returns, when the others have already agreed not to stop: it is kept
+        (never overwritten by the agreed value) and counts at the next check."""
         if self.group.world_size == 1:
             return self.stop_requested
         if not due:
             return False
         flag = torch.tensor([float(self.stop_requested)], device=self.device)
         torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        self.stop_requested = bool(flag.item() > 0)
-        return self.stop_requested
+        agreed = bool(flag.item() > 0)
+        if agreed:
+            self.stop_requested = True
+        return agreed
 
     def _timed_checkpoint_due(self) -> bool:
         """checkpoint_every_minutes: whether that long has passed since the last checkpoint."""

@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
-from hypothesis import settings
 
-from adgm.config import ModelConfig
-from adgm.models import build_model
+# The suite runs one worker per core (pytest-xdist, `-n auto` in pyproject.toml); each worker and
+# each adgm process a test starts keeps to one thread. Tiny models gain nothing from a second
+# thread, and two workers of two threads each on two cores would stall each other's barriers.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS, which it reads once at start)
+from hypothesis import settings  # noqa: E402
+
+from adgm.config import ModelConfig  # noqa: E402
+from adgm.models import build_model  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # No per-example deadline: on a loaded 2-core CI machine an example can take over Hypothesis's
 # default 200 ms and fail a run that found nothing wrong. print_blob: a failure says how to

@@ -168,18 +168,36 @@ def test_a_ctrl_c_during_the_stop_agreement_is_kept_for_the_next_check(monkeypat
     the request must survive to the next check instead of being overwritten by the agreement."""
     from types import SimpleNamespace
 
-    from adgm.training_loop import TrainingLoop
+    from adgm.pausing import Pausing
 
-    loop = SimpleNamespace(
-        group=SimpleNamespace(world_size=2), device=torch.device("cpu"), stop_requested=False
-    )
+    pausing = Pausing(SimpleNamespace(world_size=2), torch.device("cpu"))
 
     def all_reduce_then_ctrl_c(flag, op):  # the other rank sends 0; MAX keeps ours
-        loop.stop_requested = True  # the handler, on return from the blocking call
+        pausing.stop_requested = True  # the handler, on return from the blocking call
 
     monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce_then_ctrl_c)
-    assert TrainingLoop._stop_now(loop, due=True) is False  # as the other rank decides
-    assert loop.stop_requested
+    assert pausing.stop_now(due=True) is False  # as the other rank decides
+    assert pausing.stop_requested
     monkeypatch.setattr(torch.distributed, "all_reduce", lambda flag, op: None)
-    assert TrainingLoop._stop_now(loop, due=False) is False  # no check, no stop
-    assert TrainingLoop._stop_now(loop, due=True) is True  # both ranks see our 1 now
+    assert pausing.stop_now(due=False) is False  # no check, no stop
+    assert pausing.stop_now(due=True) is True  # both ranks see our 1 now
+
+
+def test_the_checkpoint_clock_is_due_after_its_minutes_and_restarts_when_saved(monkeypatch):
+    from types import SimpleNamespace
+
+    from adgm import pausing as module
+
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    never = module.Pausing(SimpleNamespace(world_size=1), torch.device("cpu"))
+    clock = module.Pausing(SimpleNamespace(world_size=1), torch.device("cpu"), 2.0)
+    now[0] += 119.0
+    assert not clock.checkpoint_due()
+    now[0] += 1.0
+    assert clock.checkpoint_due() and not never.checkpoint_due()
+    clock.saved()
+    assert not clock.checkpoint_due()
+    assert not clock.stop_now(due=True)
+    clock.stop_requested = True  # one process: Ctrl-C stops after the step, checked or not
+    assert clock.stop_now(due=False)

@@ -86,11 +86,11 @@ class Trainer:
 
     @property
     def stop_requested(self) -> bool:
-        return self.loop.stop_requested
+        return self.loop.pausing.stop_requested
 
     @stop_requested.setter
     def stop_requested(self, value: bool) -> None:
-        self.loop.stop_requested = value
+        self.loop.pausing.stop_requested = value
 
     @property
     def _writes(self) -> bool:

@@ -32,6 +32,7 @@ from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
 from adgm.optimisation import OptimisationStep, TrainingDiverged
+from adgm.pausing import Pausing
 
 __all__ = [
     "TrainingDiverged",
@@ -88,8 +89,8 @@ class TrainingLoop:
         self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
         self.partial_seconds = 0.0
         self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
-        self.stop_requested = False  # set by Ctrl-C: stop after the current step
-        self.last_save_time = time.monotonic()  # for checkpoint_every_minutes
+        # Ctrl-C (agreed by every rank) and checkpoint_every_minutes.
+        self.pausing = Pausing(self.group, self.device, train.checkpoint_every_minutes)
         # Said when a step diverges; the run folder, where there is one, says which checkpoint.
         self.divergence_note = "no weight was changed by it"
 
@@ -118,7 +119,7 @@ class TrainingLoop:
     # ----- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint needs to continue exactly: see ``load_state_dict``."""
-        self.last_save_time = time.monotonic()
+        self.pausing.saved()
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizer": self.optimisation.state_dict(),
@@ -229,7 +230,7 @@ class TrainingLoop:
         TrainingInterrupted) or a timed checkpoint. Returns whether the epoch's partial sums and
         time were kept (the caller's clock restarts then)."""
         due = self.step % self.divergence_check_every == 0 or self.step == n_steps
-        stop = self._stop_now(due)
+        stop = self.pausing.stop_now(due)
         if due or stop:  # a checkpoint is only written after a check
             self.check_divergence()
         if self.step == n_steps:  # the epoch's end: its row and checkpoint are the caller's
@@ -240,7 +241,7 @@ class TrainingLoop:
             raise TrainingInterrupted(
                 f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
             )
-        if checkpoint is None or not self._timed_checkpoint_due():
+        if checkpoint is None or not self.pausing.checkpoint_due():
             return False
         self.check_divergence()  # a checkpoint is only written after a check
         self._keep_partial(totals, time.perf_counter() - start)
@@ -264,33 +265,6 @@ class TrainingLoop:
             "seconds": seconds,
             "steps_per_s": n_steps / seconds,
         }
-
-    def _stop_now(self, due: bool) -> bool:
-        """Whether Ctrl-C stops training after this step. Several processes (torchrun) agree
-        at each check (`due`): all stop after the same step when any one was asked, so rank 0's
-        checkpoint holds the state that every rank had; a lone rank never stops by itself (the
-        others would wait for it forever in the next gradient all-reduce).
-
-        A Ctrl-C that lands while this rank waits in the agreement's all-reduce is handled
-        just after it returns, when the others have already agreed not to stop: it is kept
-        (never overwritten by the agreed value) and counts at the next check."""
-        if self.group.world_size == 1:
-            return self.stop_requested
-        if not due:
-            return False
-        flag = torch.tensor([float(self.stop_requested)], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        agreed = bool(flag.item() > 0)
-        if agreed:
-            self.stop_requested = True
-        return agreed
-
-    def _timed_checkpoint_due(self) -> bool:
-        """checkpoint_every_minutes: whether that long has passed since the last checkpoint."""
-        minutes = self.config.train.checkpoint_every_minutes
-        if minutes is None:
-            return False
-        return time.monotonic() - self.last_save_time >= 60 * minutes
 
     def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
         self.partial = totals.cpu()

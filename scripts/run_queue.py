@@ -1,0 +1,155 @@
+"""Keep a queue of long training runs going on a small machine, a few at a time.
+
+    python scripts/run_queue.py QUEUE [--runs-dir ../runs] [--parallel 2]
+
+QUEUE is a text file with one run a line, in the order to train them:
+
+    NAME  TARGET_EPOCH  adgm train ARGUMENTS...     # without --out and --epochs
+
+A name may come back on a later line, with the same arguments and a higher target: the run
+trains to its first target in its first place in the queue and further in its later one.
+
+Each run lives in RUNS_DIR/NAME (its log in RUNS_DIR/NAME.log) and trains until its metrics
+have a row for TARGET_EPOCH. Up to --parallel runs train at once, one thread each
+(OMP_NUM_THREADS=1); when one reaches its target the next unfinished one starts. A run with a
+folder continues with `adgm train --resume --epochs TARGET` (exact, from its last
+checkpoint); a new one starts with its line's arguments and `--epochs TARGET`. So the same
+command, run again after the machine stopped everything, picks up where the queue was; raising a
+line's target later trains that run further. A run that exits with an error is reported and not
+started again in this call. Ctrl-C (or SIGTERM) passes Ctrl-C to the runs, which write a
+checkpoint after their current step, and waits for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    name: str
+    target_epoch: int
+    arguments: tuple[str, ...]  # after `adgm train`
+
+
+def read_queue(path: Path) -> list[QueuedRun]:
+    """The queue's runs, in order; ValueError naming the line for a malformed one."""
+    runs = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        where = f"{path}, line {number}"
+        if len(words) < 4 or words[2:4] != ["adgm", "train"] or not words[1].isdigit():
+            raise ValueError(f"{where}: expected NAME TARGET_EPOCH adgm train ARGUMENTS...")
+        arguments = tuple(words[4:])
+        if {"--out", "--epochs", "--resume"} & set(arguments):
+            raise ValueError(f"{where}: --out, --epochs and --resume are the queue's to give")
+        earlier = [run for run in runs if run.name == words[0]]
+        if earlier and earlier[-1].arguments != arguments:
+            raise ValueError(f"{where}: {words[0]} is already in the queue with other arguments")
+        if earlier and earlier[-1].target_epoch >= int(words[1]):
+            raise ValueError(f"{where}: a later line for {words[0]} must raise its target epoch")
+        runs.append(QueuedRun(words[0], int(words[1]), arguments))
+    return runs
+
+
+def last_epoch(run_dir: Path) -> int:
+    """The last epoch with a metrics row (0 for a run not started)."""
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists():
+        return 0
+    epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines() if line]
+    return max(epochs, default=0)
+
+
+def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
+    """Continue a run that was started (from its last checkpoint), or start it."""
+    adgm = [sys.executable, "-m", "adgm.cli", "train"]
+    target = ["--epochs", str(run.target_epoch), "--out", str(run_dir)]
+    if (run_dir / "config.json").exists():  # --resume starts afresh without a checkpoint
+        return [*adgm, "--resume", *target]
+    return [*adgm, *run.arguments, *target]
+
+
+def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float = 5.0) -> int:
+    """Train every run of the queue to its target; returns the number of runs that failed."""
+    pending = list(queue)
+    running: dict[str, subprocess.Popen] = {}
+    failed = 0
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+        for process in running.values():
+            process.send_signal(signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while (pending and not stopping) or running:
+            while len(running) < parallel and not stopping:
+                run = next((run for run in pending if run.name not in running), None)
+                if run is None:
+                    break
+                pending.remove(run)
+                run_dir = runs_dir / run.name
+                if last_epoch(run_dir) >= run.target_epoch:
+                    continue
+                command = train_command(run, run_dir)
+                say(f"{run.name}: from epoch {last_epoch(run_dir)} to {run.target_epoch}")
+                with open(runs_dir / f"{run.name}.log", "a") as log:
+                    running[run.name] = subprocess.Popen(
+                        command, stdout=log, stderr=subprocess.STDOUT, env=environment
+                    )
+            time.sleep(poll)
+            for name, process in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                if process.returncode != 0 and not stopping:
+                    failed += 1
+                    say(f"{name}: exited with {process.returncode}; see {name}.log")
+                else:
+                    say(f"{name}: stopped at epoch {last_epoch(runs_dir / name)}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return failed
+
+
+def say(text: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} run_queue: {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("queue", type=Path)
+    parser.add_argument("--runs-dir", type=Path, default=Path("../runs"))
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (default 2)")
+    parser.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.parallel < 1:
+        parser.error("--parallel must be at least 1")
+    try:
+        queue = read_queue(args.queue)
+    except (OSError, ValueError) as error:
+        print(f"run_queue: error: {error}", file=sys.stderr)
+        return 2
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    failed = run_queue(queue, args.runs_dir, args.parallel, args.poll)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

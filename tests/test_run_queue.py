@@ -1,0 +1,152 @@
+"""scripts/run_queue.py: a queue of runs trained a few at a time, to their targets, resumable."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_train import blobs
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_queue.py"
+_spec = importlib.util.spec_from_file_location("run_queue", SCRIPT)
+run_queue = importlib.util.module_from_spec(_spec)
+sys.modules["run_queue"] = run_queue  # dataclasses look their module up there
+_spec.loader.exec_module(run_queue)
+
+TINY = "--hidden 16 --z-dim 2 --a-dim 2 --eval-samples 3 --unlabelled-batch 20"
+
+
+def tiny_data(folder: Path) -> Path:
+    """200 unlabelled and 6 labelled blobs in the estimator's convention (-1: no label)."""
+    x = np.concatenate([blobs(200, 0).images, blobs(6, 1).images])
+    labels = np.concatenate([np.full(200, -1), blobs(6, 1).labels])
+    path = folder / "d.npz"
+    np.savez(path, X=x, y=labels)
+    return path
+
+
+def queue_file(folder: Path, lines: list[str]) -> Path:
+    path = folder / "queue.txt"
+    path.write_text("# name target command\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def epochs_of(run_dir: Path) -> list[int]:
+    rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(row)["epoch"] for row in rows]
+
+
+def start(queue: Path, runs: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
+    return subprocess.Popen(
+        [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path):
+    data = tiny_data(tmp_path)
+    runs = tmp_path / "runs"
+    train = f"adgm train --data {data} {TINY}"
+    lines = [f"first 2 {train} --model m2", f"second 1 {train}", f"third 2 {train} --seed 1"]
+    finished = start(queue_file(tmp_path, lines), runs)
+    output = finished.communicate(timeout=300)[0]
+    assert finished.returncode == 0, output
+    assert epochs_of(runs / "first") == [1, 2]
+    assert epochs_of(runs / "second") == [1]
+    assert epochs_of(runs / "third") == [1, 2]
+    assert json.loads((runs / "first" / "config.json").read_text())["model"]["name"] == "m2"
+
+    lines[0] = f"first 3 {train} --model m2"  # raised: continues from its checkpoint
+    lines.append(f"second 2 {train}")  # a later stage of a run already in the queue
+    again = start(queue_file(tmp_path, lines), runs)
+    output = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, output
+    assert "first: from epoch 2 to 3" in output and "second: from epoch 1 to 2" in output
+    assert "third" not in output  # at its target already
+    assert epochs_of(runs / "first") == [1, 2, 3] and epochs_of(runs / "second") == [1, 2]
+    assert "resuming" in (runs / "first.log").read_text()
+
+
+def test_ctrl_c_stops_the_runs_with_a_checkpoint_and_the_queue_resumes_them(tmp_path):
+    data = tiny_data(tmp_path)
+    runs = tmp_path / "runs"
+    queue = queue_file(tmp_path, [f"long 1000 adgm train --data {data} {TINY}"])
+    process = start(queue, runs)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((runs / "long" / "metrics.jsonl").exists() and epochs_of(runs / "long")):
+            assert time.monotonic() < deadline and process.poll() is None, "no epoch finished"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "long: stopped at epoch" in output
+    assert list((runs / "long" / "checkpoints").glob("*.pt"))
+    assert "interrupted" in (runs / "long.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("name x adgm train --model m2", "expected NAME TARGET_EPOCH adgm train"),
+        ("name 10 python train.py", "expected NAME TARGET_EPOCH adgm train"),
+        ("name 10 adgm train --epochs 5", "--out, --epochs and --resume are the queue's"),
+        ("name 10 adgm train\nname 20 adgm train --seed 1", "already in the queue with other"),
+        ("name 10 adgm train\nname 10 adgm train", "must raise its target epoch"),
+    ],
+)
+def test_a_malformed_queue_is_one_line_naming_the_line(tmp_path, line, message):
+    queue = queue_file(tmp_path, [line])
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "queue.txt, line " in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_read_queue_keeps_order_arguments_and_comments(tmp_path):
+    queue = queue_file(
+        tmp_path,
+        [
+            "a 100 adgm train --model sdgm --precision bf16  # the SDGM",
+            "",
+            "b 100 adgm train",
+            "a 300 adgm train --model sdgm --precision bf16",
+        ],
+    )
+    sdgm = ("--model", "sdgm", "--precision", "bf16")
+    assert run_queue.read_queue(queue) == [
+        run_queue.QueuedRun("a", 100, sdgm),
+        run_queue.QueuedRun("b", 100, ()),
+        run_queue.QueuedRun("a", 300, sdgm),
+    ]
+
+
+def test_a_later_stage_waits_while_its_run_trains(tmp_path):
+    """With two slots and the queue a-to-1, a-to-2, b: b starts beside a, never a twice."""
+    data = tiny_data(tmp_path)
+    runs = tmp_path / "runs"
+    train = f"adgm train --data {data} {TINY}"
+    lines = [f"a 1 {train}", f"a 2 {train}", f"b 1 {train} --model m2"]
+    finished = start(queue_file(tmp_path, lines), runs)
+    output = finished.communicate(timeout=300)[0]
+    assert finished.returncode == 0, output
+    order = [line.split("run_queue: ")[1] for line in output.splitlines() if ": from" in line]
+    assert order == ["a: from epoch 0 to 1", "b: from epoch 0 to 1", "a: from epoch 1 to 2"]
+    assert epochs_of(runs / "a") == [1, 2] and "refused" not in output

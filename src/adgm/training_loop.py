@@ -88,6 +88,7 @@ class TrainingLoop:
         self.epoch_start_rng = self.batch_generator.get_state()
         self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
         self.partial_seconds = 0.0
+        self._clock_start = time.perf_counter()  # training time since then is not yet kept
         self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
         # Ctrl-C (agreed by every rank) and checkpoint_every_minutes.
         self.pausing = Pausing(self.group, self.device, train.checkpoint_every_minutes)
@@ -209,44 +210,41 @@ class TrainingLoop:
             disable=None if self.group.rank == 0 else True,  # one bar under torchrun
             file=sys.stderr,
         )
-        start = time.perf_counter()
+        self._clock_start = time.perf_counter()
         for x_l, y_l, x_u in bar:
             terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
-            if self._checkpoint_within_epoch(n_steps, totals, start, checkpoint):
-                start = time.perf_counter()
-        self._keep_partial(totals, time.perf_counter() - start)
+            self._checkpoint_within_epoch(n_steps, totals, checkpoint)
+        self._keep_partial(totals)
         return self._finish_epoch(n_steps)
 
     def _checkpoint_within_epoch(
         self,
         n_steps: int,
         totals: torch.Tensor,
-        start: float,
         checkpoint: Callable[[], Path | None] | None,
-    ) -> bool:
+    ) -> None:
         """After a step: the divergence check where due, then Ctrl-C (checkpoint and raise
-        TrainingInterrupted) or a timed checkpoint. Returns whether the epoch's partial sums and
-        time were kept (the caller's clock restarts then)."""
+        TrainingInterrupted) or a timed checkpoint, each after keeping the epoch so far."""
         due = self.step % self.divergence_check_every == 0 or self.step == n_steps
         stop = self.pausing.stop_now(due)
         if due or stop:  # a checkpoint is only written after a check
             self.check_divergence()
         if self.step == n_steps:  # the epoch's end: its row and checkpoint are the caller's
-            return False
+            return
         if stop:
-            self._keep_partial(totals, time.perf_counter() - start)
+            self._keep_partial(totals)
             path = checkpoint() if checkpoint is not None else None
             raise TrainingInterrupted(
                 f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
             )
         if checkpoint is None or not self.pausing.checkpoint_due():
-            return False
+            return
         self.check_divergence()  # a checkpoint is only written after a check
-        self._keep_partial(totals, time.perf_counter() - start)
-        checkpoint()
-        return True
+        self._keep_partial(totals)
+        checkpoint()  # its write time is not the epoch's: the clock restarts after it
+        self._clock_start = time.perf_counter()
 
     def _finish_epoch(self, n_steps: int) -> dict[str, float]:
         """Close the epoch: its metrics row (mean terms over its steps, lr, time) and the
@@ -266,9 +264,12 @@ class TrainingLoop:
             "steps_per_s": n_steps / seconds,
         }
 
-    def _keep_partial(self, totals: torch.Tensor, seconds: float) -> None:
+    def _keep_partial(self, totals: torch.Tensor) -> None:
+        """The epoch so far into `partial` (sums of J, L, clf, U) and `partial_seconds` (the
+        training time since the clock last started)."""
         self.partial = totals.cpu()
-        self.partial_seconds += seconds
+        self.partial_seconds += time.perf_counter() - self._clock_start
+        self._clock_start = time.perf_counter()
 
     def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
         """Step `number` (from 1) of the epoch (adgm.optimisation.OptimisationStep); its terms."""

@@ -15,7 +15,8 @@ Data sets (none is downloaded):
 Methods: the estimators with their defaults (adgm, m2, sdgm, adgm-gen), logistic regression on
 the labelled rows alone (logreg), SelfTrainingClassifier(LogisticRegression()) (self-training)
 and LabelSpreading(kernel="knn") (label-spreading); the tabular sets are standardised first for
-every method (a StandardScaler in a Pipeline).
+every method (a StandardScaler in a Pipeline). --precision bf16 trains the estimators in bf16
+(their names in the records get " bf16").
 
     python benchmarks/own_data.py --datasets digits fashion-mnist --labels-per-class 5 10 \
         --draws 3 --out own_data.jsonl
@@ -83,7 +84,7 @@ def hide_labels(y: np.ndarray, per_class: int, draw: int) -> np.ndarray:
     return partial
 
 
-def method(name: str, tabular: bool, seed: int) -> Callable:
+def method(name: str, tabular: bool, seed: int, precision: str = "fp32") -> Callable:
     """A function (x, y_partial) -> fitted classifier; the labelled-only baseline drops -1."""
     logreg = LogisticRegression(max_iter=2000)
     if name == "logreg":
@@ -107,7 +108,7 @@ def method(name: str, tabular: bool, seed: int) -> Callable:
             "sdgm": estimator.SDGMClassifier,
             "adgm-gen": estimator.ADGMGenClassifier,
         }
-        model = classes[name](random_state=seed)
+        model = classes[name](random_state=seed, precision=precision)
     model = make_pipeline(StandardScaler(), model) if tabular else model
     return lambda x, y: clone(model).fit(x, y)
 
@@ -119,7 +120,7 @@ def run(args) -> None:
             for draw in range(args.draws):
                 partial = hide_labels(y, per_class, draw)
                 for name in args.methods:
-                    fit = method(name, dataset in TABULAR, seed=draw)
+                    fit = method(name, dataset in TABULAR, seed=draw, precision=args.precision)
                     start = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -129,20 +130,26 @@ def run(args) -> None:
                         "dataset": dataset,
                         "labels_per_class": per_class,
                         "draw": draw,
-                        "method": name,
+                        "method": label(name, args.precision),
                         "accuracy": float(classifier.score(x_test, y_test)),
                         "fit_seconds": seconds,
                         "n_train": len(x),
                         "n_test": len(x_test),
                     }
                     print(
-                        f"{dataset} {per_class}/class draw {draw} {name}: "
+                        f"{dataset} {per_class}/class draw {draw} {record['method']}: "
                         f"accuracy {record['accuracy']:.4f}, fit {seconds:.1f} s",
                         flush=True,
                     )
                     if args.out:
                         with open(args.out, "a") as out:
                             out.write(json.dumps(record) + "\n")
+
+
+def label(name: str, precision: str) -> str:
+    """The method's name in the records and the table: the estimators' precision when bf16."""
+    estimator = name not in ("logreg", "self-training", "label-spreading")
+    return f"{name} bf16" if estimator and precision == "bf16" else name
 
 
 def table(records: list[dict]) -> str:
@@ -186,6 +193,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3, help="label draws (and model seeds)")
     parser.add_argument("--train-size", type=int, default=10_000, help="MNIST-format sets")
     parser.add_argument("--test-size", type=int, default=2_000, help="MNIST-format sets")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="the estimators' training precision (their `precision` parameter)",
+    )
     parser.add_argument("--out", help="append each fit as a JSON line to this file")
     parser.add_argument("--table", metavar="JSONL", help="print the table of a finished run")
     args = parser.parse_args()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -57,6 +58,18 @@ def test_curves_samples_and_active_units(tiny_runs, tmp_path, capsys):
     args = ["plot", "curves", *map(str, tiny_runs.values()), "--reference", "--out", str(with_log)]
     assert main(args) == 0
     assert_png(with_log)
+    started = tmp_path / "started"  # a run with no evaluation yet: skipped, with a line
+    started.mkdir()
+    shutil.copy(tiny_runs["m2"] / "config.json", started / "config.json")
+    (started / "metrics.jsonl").write_text("")
+    capsys.readouterr()
+    assert main(["plot", "curves", str(tiny_runs["m2"]), str(started), "--out", str(curves)]) == 0
+    assert capsys.readouterr().err == f"adgm: skipped {started}: no test-error measurements yet\n"
+    assert main(["plot", "curves", str(started), str(started), "--out", str(curves)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "adgm: error: none of these runs has a test-error measurement yet"
+    assert main(["plot", "curves", str(started), "--out", str(curves)]) == 2
+    assert "has no test-error measurements yet" in capsys.readouterr().err
 
     assert main(["sample", str(tiny_runs["adgm"])]) == 0
     assert_png(tiny_runs["adgm"] / "samples.png")

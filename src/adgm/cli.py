@@ -501,7 +501,15 @@ def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.plots import plot_curves, run_label
     from adgm.train import load_run_config, read_metrics
 
-    runs = [(run_label(load_run_config(d)), read_metrics(d)) for d in args.run_dirs]
+    runs = []
+    for run_dir in args.run_dirs:
+        rows = read_metrics(run_dir)
+        if not any("test_error" in row for row in rows) and len(args.run_dirs) > 1:
+            print(f"adgm: skipped {run_dir}: no test-error measurements yet", file=sys.stderr)
+            continue
+        runs.append((run_label(load_run_config(run_dir)), rows))
+    if not runs:
+        raise AdgmError("none of these runs has a test-error measurement yet")
     path = plot_curves(runs, args.out or args.run_dirs[0] / "curves.png", reference=args.reference)
     print(f"wrote {path}")
     return 0

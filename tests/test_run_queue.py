@@ -33,6 +33,11 @@ def tiny_data(folder: Path) -> Path:
     return path
 
 
+def tiny_training(folder: Path) -> tuple[str, Path]:
+    """The words of a tiny `adgm train` on blobs, and the queue's runs folder."""
+    return f"adgm train --data {tiny_data(folder)} {TINY}", folder / "runs"
+
+
 def queue_file(folder: Path, lines: list[str]) -> Path:
     path = folder / "queue.txt"
     path.write_text("# name target command\n" + "\n".join(lines) + "\n")
@@ -51,14 +56,18 @@ def start(queue: Path, runs: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def finish(queue: Path, runs: Path) -> str:
+    """Run the queue to its end; its output (it must succeed)."""
+    process = start(queue, runs)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output
+    return output
+
+
 def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path):
-    data = tiny_data(tmp_path)
-    runs = tmp_path / "runs"
-    train = f"adgm train --data {data} {TINY}"
+    train, runs = tiny_training(tmp_path)
     lines = [f"first 2 {train} --model m2", f"second 1 {train}", f"third 2 {train} --seed 1"]
-    finished = start(queue_file(tmp_path, lines), runs)
-    output = finished.communicate(timeout=300)[0]
-    assert finished.returncode == 0, output
+    output = finish(queue_file(tmp_path, lines), runs)
     assert epochs_of(runs / "first") == [1, 2]
     assert epochs_of(runs / "second") == [1]
     assert epochs_of(runs / "third") == [1, 2]
@@ -66,9 +75,7 @@ def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path)
 
     lines[0] = f"first 3 {train} --model m2"  # raised: continues from its checkpoint
     lines.append(f"second 2 {train}")  # a later stage of a run already in the queue
-    again = start(queue_file(tmp_path, lines), runs)
-    output = again.communicate(timeout=300)[0]
-    assert again.returncode == 0, output
+    output = finish(queue_file(tmp_path, lines), runs)
     assert "first: from epoch 2 to 3" in output and "second: from epoch 1 to 2" in output
     assert "third" not in output  # at its target already
     assert epochs_of(runs / "first") == [1, 2, 3] and epochs_of(runs / "second") == [1, 2]
@@ -76,9 +83,8 @@ def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path)
 
 
 def test_ctrl_c_stops_the_runs_with_a_checkpoint_and_the_queue_resumes_them(tmp_path):
-    data = tiny_data(tmp_path)
-    runs = tmp_path / "runs"
-    queue = queue_file(tmp_path, [f"long 1000 adgm train --data {data} {TINY}"])
+    train, runs = tiny_training(tmp_path)
+    queue = queue_file(tmp_path, [f"long 1000 {train}"])
     process = start(queue, runs)
     try:
         deadline = time.monotonic() + 120
@@ -140,13 +146,9 @@ def test_read_queue_keeps_order_arguments_and_comments(tmp_path):
 
 def test_a_later_stage_waits_while_its_run_trains(tmp_path):
     """With two slots and the queue a-to-1, a-to-2, b: b starts beside a, never a twice."""
-    data = tiny_data(tmp_path)
-    runs = tmp_path / "runs"
-    train = f"adgm train --data {data} {TINY}"
+    train, runs = tiny_training(tmp_path)
     lines = [f"a 1 {train}", f"a 2 {train}", f"b 1 {train} --model m2"]
-    finished = start(queue_file(tmp_path, lines), runs)
-    output = finished.communicate(timeout=300)[0]
-    assert finished.returncode == 0, output
+    output = finish(queue_file(tmp_path, lines), runs)
     order = [line.split("run_queue: ")[1] for line in output.splitlines() if ": from" in line]
     assert order == ["a: from epoch 0 to 1", "b: from epoch 0 to 1", "a: from epoch 1 to 2"]
     assert epochs_of(runs / "a") == [1, 2] and "refused" not in output

@@ -109,8 +109,14 @@ def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float
                 command = train_command(run, run_dir)
                 say(f"{run.name}: from epoch {last_epoch(run_dir)} to {run.target_epoch}")
                 with open(runs_dir / f"{run.name}.log", "a") as log:
+                    # Its own session: a terminal's Ctrl-C reaches the queue only, which passes
+                    # one on (a second would make the run abandon its step).
                     running[run.name] = subprocess.Popen(
-                        command, stdout=log, stderr=subprocess.STDOUT, env=environment
+                        command,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=environment,
+                        start_new_session=True,
                     )
             time.sleep(poll)
             for name, process in list(running.items()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -49,10 +50,15 @@ def epochs_of(run_dir: Path) -> list[int]:
     return [json.loads(row)["epoch"] for row in rows]
 
 
-def start(queue: Path, runs: Path, *extra: str) -> subprocess.Popen:
+def start(queue: Path, runs: Path) -> subprocess.Popen:
+    """The queue in a session of its own, as a terminal would run it."""
     command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
     return subprocess.Popen(
-        [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -91,7 +97,7 @@ def test_ctrl_c_stops_the_runs_with_a_checkpoint_and_the_queue_resumes_them(tmp_
         while not ((runs / "long" / "metrics.jsonl").exists() and epochs_of(runs / "long")):
             assert time.monotonic() < deadline and process.poll() is None, "no epoch finished"
             time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: its whole group
         output = process.communicate(timeout=120)[0]
     finally:
         if process.poll() is None:
@@ -99,7 +105,9 @@ def test_ctrl_c_stops_the_runs_with_a_checkpoint_and_the_queue_resumes_them(tmp_
     assert process.returncode == 0, output
     assert "long: stopped at epoch" in output
     assert list((runs / "long" / "checkpoints").glob("*.pt"))
-    assert "interrupted" in (runs / "long.log").read_text()
+    log = (runs / "long.log").read_text()
+    assert "adgm: interrupted: stopped at epoch" in log  # the step is finished, not abandoned
+    assert "Ctrl-C again" in log and "the last checkpoint is kept" not in log
 
 
 @pytest.mark.parametrize(

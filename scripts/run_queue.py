@@ -23,7 +23,6 @@ checkpoint after their current step, and waits for them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import signal
@@ -32,6 +31,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from adgm.run_folder import CONFIG, read_metrics
 
 
 @dataclass(frozen=True)
@@ -65,18 +66,14 @@ def read_queue(path: Path) -> list[QueuedRun]:
 
 def last_epoch(run_dir: Path) -> int:
     """The last epoch with a metrics row (0 for a run not started)."""
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.exists():
-        return 0
-    epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines() if line]
-    return max(epochs, default=0)
+    return max((row["epoch"] for row in read_metrics(run_dir)), default=0)
 
 
 def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
     """Continue a run that was started (from its last checkpoint), or start it."""
     adgm = [sys.executable, "-m", "adgm.cli", "train"]
     target = ["--epochs", str(run.target_epoch), "--out", str(run_dir)]
-    if (run_dir / "config.json").exists():  # --resume starts afresh without a checkpoint
+    if (run_dir / CONFIG).exists():  # --resume starts afresh without a checkpoint
         return [*adgm, "--resume", *target]
     return [*adgm, *run.arguments, *target]
 
@@ -104,10 +101,11 @@ def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float
                     break
                 pending.remove(run)
                 run_dir = runs_dir / run.name
-                if last_epoch(run_dir) >= run.target_epoch:
+                done = last_epoch(run_dir)
+                if done >= run.target_epoch:
                     continue
                 command = train_command(run, run_dir)
-                say(f"{run.name}: from epoch {last_epoch(run_dir)} to {run.target_epoch}")
+                say(f"{run.name}: from epoch {done} to {run.target_epoch}")
                 with open(runs_dir / f"{run.name}.log", "a") as log:
                     # Its own session: a terminal's Ctrl-C reaches the queue only, which passes
                     # one on (a second would make the run abandon its step).

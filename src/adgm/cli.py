@@ -499,12 +499,13 @@ def run_sample(args: argparse.Namespace, argv: list[str]) -> int:
 
 def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.plots import plot_curves, run_label
+    from adgm.reproduce import errors_by_epoch
     from adgm.train import load_run_config, read_metrics
 
     runs = []
     for run_dir in args.run_dirs:
         rows = read_metrics(run_dir)
-        if not any("test_error" in row for row in rows) and len(args.run_dirs) > 1:
+        if not errors_by_epoch(rows) and len(args.run_dirs) > 1:
             print(f"adgm: skipped {run_dir}: no test-error measurements yet", file=sys.stderr)
             continue
         runs.append((run_label(load_run_config(run_dir)), rows))

@@ -266,10 +266,10 @@ class TrainingLoop:
 
     def _keep_partial(self, totals: torch.Tensor) -> None:
         """The epoch so far into `partial` (sums of J, L, clf, U) and `partial_seconds` (the
-        training time since the clock last started)."""
+        training time since the clock last started; the caller restarts it where training goes
+        on)."""
         self.partial = totals.cpu()
         self.partial_seconds += time.perf_counter() - self._clock_start
-        self._clock_start = time.perf_counter()
 
     def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
         """Step `number` (from 1) of the epoch (adgm.optimisation.OptimisationStep); its terms."""

@@ -123,6 +123,7 @@ def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float
                 del running[name]
                 if process.returncode != 0 and not stopping:
                     failed += 1
+                    pending = [run for run in pending if run.name != name]  # nor its later lines
                     say(f"{name}: exited with {process.returncode}; see {name}.log")
                 else:
                     say(f"{name}: stopped at epoch {last_epoch(runs_dir / name)}")

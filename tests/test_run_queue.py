@@ -160,3 +160,14 @@ def test_a_later_stage_waits_while_its_run_trains(tmp_path):
     order = [line.split("run_queue: ")[1] for line in output.splitlines() if ": from" in line]
     assert order == ["a: from epoch 0 to 1", "b: from epoch 0 to 1", "a: from epoch 1 to 2"]
     assert epochs_of(runs / "a") == [1, 2] and "refused" not in output
+
+
+def test_a_run_that_fails_is_not_started_again_by_its_later_lines(tmp_path):
+    train, runs = tiny_training(tmp_path)
+    bad = f"{train} --z-dim 0"  # refused by adgm train with a one-line error
+    queue = queue_file(tmp_path, [f"bad 1 {bad}", f"good 1 {train}", f"bad 2 {bad}"])
+    process = start(queue, runs)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 1, output
+    assert output.count("bad: from epoch") == 1 and "bad: exited with 2" in output
+    assert epochs_of(runs / "good") == [1]

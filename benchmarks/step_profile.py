@@ -25,7 +25,8 @@ OPTIMISER = {"aten::_fused_adam_"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="adgm", choices=["adgm", "adgm-det", "m2"])
+    models = ["adgm", "adgm-det", "m2", "adgm-gen", "sdgm"]
+    parser.add_argument("--model", default="adgm", choices=models)
     parser.add_argument("--samples", type=int, default=1, help="Monte Carlo samples")
     parser.add_argument("--dtype", default="fp32", choices=list(DTYPES))
     parser.add_argument("--device", default="cpu")

@@ -15,9 +15,11 @@ have a row for TARGET_EPOCH. Up to --parallel runs train at once, one thread eac
 folder continues with `adgm train --resume --epochs TARGET` (exact, from its last
 checkpoint); a new one starts with its line's arguments and `--epochs TARGET`. So the same
 command, run again after the machine stopped everything, picks up where the queue was; raising a
-line's target later trains that run further. A run that exits with an error is reported and not
-started again in this call. Ctrl-C (or SIGTERM) passes Ctrl-C to the runs, which write a
-checkpoint after their current step, and waits for them.
+line's target later trains that run further. The queue file is read again at every poll (5 s), so
+lines added, removed or moved while the queue trains count from the next start (a file that
+no longer reads keeps the last good queue, with a message). A run that exits with an error is
+reported and not started again in this call. Ctrl-C (or SIGTERM) passes Ctrl-C to the runs,
+which write a checkpoint after their current step, and waits for them.
 """
 
 from __future__ import annotations
@@ -78,11 +80,15 @@ def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
     return [*adgm, *run.arguments, *target]
 
 
-def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float = 5.0) -> int:
-    """Train every run of the queue to its target; returns the number of runs that failed."""
-    pending = list(queue)
+def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0) -> int:
+    """Train every run of the queue file to its target; returns the number of runs that failed.
+
+    The file is read again at every poll; a line (name, target) is taken once per call.
+    """
+    queue = Queue(queue_path)
     running: dict[str, subprocess.Popen] = {}
-    failed = 0
+    taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
+    failed: set[str] = set()
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     stopping = False
 
@@ -92,14 +98,22 @@ def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float
         for process in running.values():
             process.send_signal(signal.SIGINT)
 
+    def waiting() -> list[QueuedRun]:
+        """The queue's lines still to take, in order, skipping runs that failed."""
+        return [
+            run
+            for run in queue.runs()
+            if (run.name, run.target_epoch) not in taken and run.name not in failed
+        ]
+
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while (pending and not stopping) or running:
+        while (not stopping and waiting()) or running:
             while len(running) < parallel and not stopping:
-                run = next((run for run in pending if run.name not in running), None)
+                run = next((run for run in waiting() if run.name not in running), None)
                 if run is None:
                     break
-                pending.remove(run)
+                taken.add((run.name, run.target_epoch))
                 run_dir = runs_dir / run.name
                 done = last_epoch(run_dir)
                 if done >= run.target_epoch:
@@ -122,15 +136,32 @@ def run_queue(queue: list[QueuedRun], runs_dir: Path, parallel: int, poll: float
                     continue
                 del running[name]
                 if process.returncode != 0 and not stopping:
-                    failed += 1
-                    pending = [run for run in pending if run.name != name]  # nor its later lines
+                    failed.add(name)  # nor its later lines
                     say(f"{name}: exited with {process.returncode}; see {name}.log")
                 else:
                     say(f"{name}: stopped at epoch {last_epoch(runs_dir / name)}")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return failed
+    return len(failed)
+
+
+class Queue:
+    """The queue file, read afresh by each call of ``runs``; its last good reading if it breaks."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.last_good = read_queue(path)  # the first reading must succeed
+        self.complaint = ""
+
+    def runs(self) -> list[QueuedRun]:
+        try:
+            self.last_good, self.complaint = read_queue(self.path), ""
+        except (OSError, ValueError) as error:
+            if str(error) != self.complaint:  # say it once, not at every poll
+                self.complaint = str(error)
+                say(f"{error}; keeping the queue as it last read")
+        return self.last_good
 
 
 def say(text: str) -> None:
@@ -147,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.parallel < 1:
         parser.error("--parallel must be at least 1")
     try:
-        queue = read_queue(args.queue)
+        read_queue(args.queue)
     except (OSError, ValueError) as error:
         print(f"run_queue: error: {error}", file=sys.stderr)
         return 2
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    failed = run_queue(queue, args.runs_dir, args.parallel, args.poll)
+    failed = run_queue(args.queue, args.runs_dir, args.parallel, args.poll)
     return 1 if failed else 0
 
 

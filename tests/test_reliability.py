@@ -11,6 +11,10 @@ import sys
 import time
 
 import pytest
+import torch
+
+from adgm.machine import cpu_model
+from adgm.run_folder import read_starts
 
 # 6 epochs of 20 steps, ~0.15 s each here: a kill after at most 3 epochs and 0.3 s always
 # finds the run alive (with 4 epochs of 10 steps it sometimes had finished).
@@ -147,6 +151,15 @@ def test_ctrl_c_writes_a_checkpoint_exits_130_and_resumes_exactly(reference, tmp
     assert "adgm: interrupted: stopped at epoch 2, step" in log.read_text()
     finish(run_dir)
     assert comparable_metrics(run_dir) == reference
+    # starts.jsonl: the start and the resume, each with where it began and on what machine.
+    first, resumed = read_starts(run_dir)
+    assert (first["epoch"], first["step"]) == (0, 0)
+    assert first["command"].startswith("adgm train --subset 2000")
+    assert resumed["epoch"] == 1 and resumed["step"] > 0  # mid-epoch 2, from its checkpoint
+    assert resumed["command"] == f"adgm train --resume --out {run_dir}"
+    for start in (first, resumed):
+        assert start["torch"] == torch.__version__ and start["device"] == "cpu"
+        assert start["cpu"] == cpu_model() and start["cores"] >= 1 and start["target_epochs"] == 6
 
 
 def test_a_second_process_on_the_same_run_is_refused_at_once(mnist_dir, tmp_path):

@@ -171,3 +171,26 @@ def test_a_run_that_fails_is_not_started_again_by_its_later_lines(tmp_path):
     assert process.returncode == 1, output
     assert output.count("bad: from epoch") == 1 and "bad: exited with 2" in output
     assert epochs_of(runs / "good") == [1]
+
+
+def test_lines_added_while_the_queue_trains_are_taken_and_a_broken_edit_is_survived(tmp_path):
+    """The queue file is read again as the queue goes: an edit that breaks it keeps the last good
+    queue (said once), and a line added later is trained in this same call."""
+    train, runs = tiny_training(tmp_path)
+    queue = queue_file(tmp_path, [f"a 3 {train}"])
+    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.1"]
+    command += ["--parallel", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (runs / "a.log").exists():  # a has started: the queue has read its file
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    queue_file(tmp_path, [f"a 3 {train}", "b one adgm train"])  # malformed: no target epoch
+    time.sleep(0.5)
+    queue_file(tmp_path, [f"a 3 {train}", f"b 1 {train} --model m2"])
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output
+    assert epochs_of(runs / "a") == [1, 2, 3], output
+    assert epochs_of(runs / "b") == [1], output
+    assert output.count("keeping the queue as it last read") == 1, output
+    assert "line 3: expected NAME TARGET_EPOCH" in output

@@ -89,6 +89,7 @@ def test_checkpoint_is_self_describing_and_leaves_no_temp_files(tmp_path):
         "config.json",
         "lock",  # released: see test_run_lock.py
         "metrics.jsonl",
+        "starts.jsonl",
     ]
     assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
         "epoch-00001-step-00000.pt",
@@ -446,7 +447,7 @@ def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkey
     real_append, calls = adgm.run_folder._append_line, {"n": 0}
 
     def full_on_the_second(path, line):
-        calls["n"] += 1
+        calls["n"] += path.name == "metrics.jsonl"  # the second epoch's row
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         real_append(path, line)
@@ -465,6 +466,23 @@ def test_a_metrics_write_error_names_the_file_and_loses_nothing(tmp_path, monkey
     resumed.resume()
     resumed.fit(log=lambda _: None)
     assert comparable(read_metrics(tmp_path / "full")) == reference
+
+
+def test_a_full_disk_at_the_start_record_is_one_line_and_trains_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import adgm.run_folder
+
+    def full(path, line):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(adgm.run_folder, "_append_line", full)
+    config, data = tiny_run(epochs=1)
+    trainer = Trainer(config, tmp_path / "full", data)
+    trainer.start()
+    with pytest.raises(AdgmError, match="cannot append to .*starts.jsonl .*No space left"):
+        trainer.fit(log=lambda _: None)
+    assert trainer.epoch == 0 and trainer.step == 0
 
 
 def test_a_gpu_runs_generator_state_goes_into_the_checkpoint_and_back(tmp_path, monkeypatch):

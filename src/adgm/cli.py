@@ -374,7 +374,7 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     out = args.out or Path("runs") / config.model.name
     trainer = Trainer(config, out)
     if args.resume:
-        trainer.resume()
+        trainer.resume("adgm " + shlex.join(argv))
         if trainer.epoch == 0 and trainer.step == 0:
             print(f"{out} has no checkpoint yet: starting it from the beginning")
         else:

@@ -3,6 +3,8 @@
     RUN_DIR/config.json       the RunConfig (written once, by ``create``)
     RUN_DIR/command.txt       the command that started the run
     RUN_DIR/metrics.jsonl     one JSON object per epoch
+    RUN_DIR/starts.jsonl      one JSON object each time the run started or resumed: when, from
+                              which epoch and step, with which command, on which machine
     RUN_DIR/checkpoints/      the newest K checkpoints and a ``latest`` pointer (adgm.checkpoint)
     RUN_DIR/lock              one process at a time (adgm.run_lock)
 
@@ -31,6 +33,7 @@ from adgm.run_lock import RunLock
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 COMMAND = "command.txt"
+STARTS = "starts.jsonl"
 
 
 class RunFolder:
@@ -89,6 +92,16 @@ class RunFolder:
                 f"{self.intact()}; free some space and continue with --resume"
             ) from None
 
+    def record_start(self, start: dict[str, Any]) -> None:
+        """One line of starts.jsonl: where a start or resume began (see Trainer.fit)."""
+        try:
+            _append_line(self.path / STARTS, json.dumps(start))
+        except OSError as exc:
+            raise AdgmError(
+                f"cannot append to {self.path / STARTS} ({_first_line(exc)}); "
+                f"{self.intact()}; free some space and continue with --resume"
+            ) from None
+
     def truncate_metrics(self, epochs_done: int) -> None:
         """Drop metrics rows of epochs after `epochs_done` (they will be trained again)."""
         path = self.path / METRICS
@@ -115,6 +128,14 @@ class RunFolder:
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     """The metrics rows of a run folder, in epoch order."""
     path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_starts(run_dir: Path) -> list[dict[str, Any]]:
+    """The starts of a run folder, oldest first (empty for a run older than this record)."""
+    path = Path(run_dir) / STARTS
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -10,6 +10,7 @@ divergence. The CLI and ``adgm reproduce`` use it; the estimator uses the loop a
 from __future__ import annotations
 
 import contextlib
+import datetime
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from adgm.config import RunConfig
 from adgm.cpu import denormals_flushed
 from adgm.data import SemiSupervisedData
 from adgm.errors import AdgmError
+from adgm.machine import describe_machine
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.run_folder import CONFIG, METRICS, RunFolder, load_run_config, read_metrics
@@ -66,6 +68,7 @@ class Trainer:
             kept = self.run_dir / FOLDER
             self.loop.divergence_note = f"the last good checkpoint is kept in {kept}"
         self.rollbacks_done = 0
+        self.command = ""  # what started or resumed the run, for starts.jsonl
 
     # The loop's state, as seen from the run.
     config = property(lambda self: self.loop.config)
@@ -100,15 +103,19 @@ class Trainer:
     # ----- the run folder ---------------------------------------------------------------------
     def start(self, command: str = "") -> None:
         """Create a fresh run folder; refuse to overwrite a run that has metrics already."""
+        self.command = command
         if self._writes:
             self.folder.create(self.config, command)
 
-    def resume(self) -> None:
+    def resume(self, command: str | None = None) -> None:
         """Restore everything from the latest complete checkpoint of the run folder.
 
         A run folder without any checkpoint file (a run stopped during its first epoch, or before
         its first checkpoint) starts from the beginning: the trainer is as ``start`` leaves it.
+        `command` (what resumed it) goes to starts.jsonl when training begins.
         """
+        if command is not None:
+            self.command = command
         if self.group.is_main:
             self.folder.hold_lock()
         state = self.folder.latest_checkpoint()
@@ -189,11 +196,25 @@ class Trainer:
     def _fit(self, log) -> list[dict[str, float]]:
         wanted = self.config.train.tensorboard and self._writes
         board = TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1) if wanted else None
+        if self._writes:
+            self.folder.record_start(self._start_record())
         try:
             return self._fit_epochs(log, board)
         finally:
             if board is not None:
                 board.close()
+
+    def _start_record(self) -> dict[str, Any]:
+        """starts.jsonl's line for this fit: when, from where, by what command, on what machine."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return {
+            "time": now.isoformat(timespec="seconds"),
+            "epoch": self.epoch,
+            "step": self.step,
+            "target_epochs": self.config.train.epochs,
+            "command": self.command,
+            **describe_machine(self.device),
+        }
 
     def _fit_epochs(self, log, board: TensorBoardLog | None) -> list[dict[str, float]]:
         train = self.config.train

@@ -18,8 +18,10 @@ command, run again after the machine stopped everything, picks up where the queu
 line's target later trains that run further. The queue file is read again at every poll (5 s), so
 lines added, removed or moved while the queue trains count from the next start (a file that
 no longer reads keeps the last good queue, with a message). A run that exits with an error is
-reported and not started again in this call. Ctrl-C (or SIGTERM) passes Ctrl-C to the runs,
-which write a checkpoint after their current step, and waits for them.
+reported and not started again in this call; so is a run stopped by a Ctrl-C (SIGINT) sent to
+it alone, which pauses that run (from its checkpoint) and lets the next line start. Ctrl-C (or
+SIGTERM) to the queue passes Ctrl-C to the runs, which write a checkpoint after their current
+step, and waits for them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adgm.run_folder import CONFIG, read_metrics
+
+INTERRUPTED = 130  # adgm train's exit status after a Ctrl-C (it wrote a checkpoint)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
     running: dict[str, subprocess.Popen] = {}
     taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
     failed: set[str] = set()
+    paused: set[str] = set()  # interrupted by hand
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     stopping = False
 
@@ -103,7 +108,7 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
         return [
             run
             for run in queue.runs()
-            if (run.name, run.target_epoch) not in taken and run.name not in failed
+            if (run.name, run.target_epoch) not in taken and run.name not in failed | paused
         ]
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -135,7 +140,11 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
                 if process.poll() is None:
                     continue
                 del running[name]
-                if process.returncode != 0 and not stopping:
+                if process.returncode == INTERRUPTED and not stopping:
+                    paused.add(name)  # Ctrl-C to the run alone: it waits for the next call
+                    at = last_epoch(runs_dir / name)
+                    say(f"{name}: interrupted at epoch {at}; not started again in this call")
+                elif process.returncode != 0 and not stopping:
                     failed.add(name)  # nor its later lines
                     say(f"{name}: exited with {process.returncode}; see {name}.log")
                 else:

@@ -194,3 +194,36 @@ def test_lines_added_while_the_queue_trains_are_taken_and_a_broken_edit_is_survi
     assert epochs_of(runs / "b") == [1], output
     assert output.count("keeping the queue as it last read") == 1, output
     assert "line 3: expected NAME TARGET_EPOCH" in output
+
+
+def pid_training(run_dir: Path) -> int | None:
+    """The pid of the `adgm train` process training `run_dir`, or None."""
+    for proc in Path("/proc").iterdir():
+        try:
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"train" in words and str(run_dir).encode() in words:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the run's process in /proc")
+def test_a_ctrl_c_to_one_run_pauses_it_and_the_next_line_starts(tmp_path):
+    train, runs = tiny_training(tmp_path)
+    queue = queue_file(tmp_path, [f"a 40 {train}", f"b 1 {train} --model m2"])
+    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.1"]
+    process = subprocess.Popen(
+        [*command, "--parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not ((runs / "a" / "metrics.jsonl").exists() and pid_training(runs / "a")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.kill(pid_training(runs / "a"), signal.SIGINT)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output  # a pause is not a failure
+    assert output.count("a: from epoch") == 1, output  # not started again in this call
+    assert "a: interrupted at epoch" in output and "exited with" not in output
+    assert 1 <= len(epochs_of(runs / "a")) < 40
+    assert epochs_of(runs / "b") == [1]

@@ -1,6 +1,6 @@
 """Keep a queue of long training runs going on a small machine, a few at a time.
 
-    python scripts/run_queue.py QUEUE [--runs-dir ../runs] [--parallel 2]
+    python scripts/run_queue.py QUEUE [--runs-dir ../runs] [--parallel 2] [--copy-to docs/runs]
 
 QUEUE is a text file with one run a line, in the order to train them:
 
@@ -15,7 +15,9 @@ have a row for TARGET_EPOCH. Up to --parallel runs train at once, one thread eac
 folder continues with `adgm train --resume --epochs TARGET` (exact, from its last
 checkpoint); a new one starts with its line's arguments and `--epochs TARGET`. So the same
 command, run again after the machine stopped everything, picks up where the queue was; raising a
-line's target later trains that run further. The queue file is read again at every poll (5 s), so
+line's target later trains that run further. With --copy-to DIR the small files of each
+running run (config.json, command.txt, metrics.jsonl, starts.jsonl) are kept copied in DIR/NAME,
+ready to commit. The queue file is read again at every poll (5 s), so
 lines added, removed or moved while the queue trains count from the next start (a file that
 no longer reads keeps the last good queue, with a message). A run that exits with an error is
 reported and not started again in this call; so is a run stopped by a Ctrl-C (SIGINT) sent to
@@ -36,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from adgm.run_folder import CONFIG, read_metrics
+from adgm.run_folder import COMMAND, CONFIG, METRICS, STARTS, read_metrics
 
 INTERRUPTED = 130  # adgm train's exit status after a Ctrl-C (it wrote a checkpoint)
 
@@ -84,10 +86,36 @@ def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
     return [*adgm, *run.arguments, *target]
 
 
-def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0) -> int:
+SMALL_FILES = (CONFIG, COMMAND, METRICS, STARTS)  # what --copy-to copies: never checkpoints
+
+
+def copy_small_files(run_dir: Path, destination: Path) -> None:
+    """Copy a run folder's small files into `destination` where they changed (atomically)."""
+    for name in SMALL_FILES:
+        source = run_dir / name
+        if not source.exists():
+            continue
+        content, target = source.read_bytes(), destination / name
+        if target.exists() and target.read_bytes() == content:
+            continue
+        destination.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".tmp")
+        partial.write_bytes(content)
+        partial.replace(target)
+
+
+def run_queue(
+    queue_path: Path,
+    runs_dir: Path,
+    parallel: int,
+    poll: float = 5.0,
+    *,
+    copy_to: Path | None = None,
+) -> int:
     """Train every run of the queue file to its target; returns the number of runs that failed.
 
-    The file is read again at every poll; a line (name, target) is taken once per call.
+    The file is read again at every poll; a line (name, target) is taken once per call. With
+    `copy_to`, each running run's small files are copied to copy_to/NAME at every poll.
     """
     queue = Queue(queue_path)
     running: dict[str, subprocess.Popen] = {}
@@ -96,6 +124,7 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
     paused: set[str] = set()  # interrupted by hand
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     stopping = False
+    copier = Copier(runs_dir, copy_to) if copy_to is not None else None
 
     def stop(signum, frame):
         nonlocal stopping
@@ -137,7 +166,10 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
                     )
             time.sleep(poll)
             for name, process in list(running.items()):
-                if process.poll() is None:
+                finished = process.poll() is not None
+                if copy_to is not None:
+                    copier.copy(name)
+                if not finished:
                     continue
                 del running[name]
                 if process.returncode == INTERRUPTED and not stopping:
@@ -153,6 +185,22 @@ def run_queue(queue_path: Path, runs_dir: Path, parallel: int, poll: float = 5.0
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return len(failed)
+
+
+class Copier:
+    """copy_small_files for the queue: a run's copy failing is said once and does not stop it."""
+
+    def __init__(self, runs_dir: Path, copy_to: Path):
+        self.runs_dir, self.copy_to = runs_dir, copy_to
+        self.complaints: set[str] = set()
+
+    def copy(self, name: str) -> None:
+        try:
+            copy_small_files(self.runs_dir / name, self.copy_to / name)
+        except OSError as error:
+            if name not in self.complaints:
+                self.complaints.add(name)
+                say(f"{name}: cannot copy its files to {self.copy_to / name} ({error})")
 
 
 class Queue:
@@ -182,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("queue", type=Path)
     parser.add_argument("--runs-dir", type=Path, default=Path("../runs"))
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (default 2)")
+    parser.add_argument(
+        "--copy-to",
+        type=Path,
+        metavar="DIR",
+        help="keep a copy of each running run's config.json, command.txt, metrics.jsonl and "
+        "starts.jsonl in DIR/NAME (e.g. docs/runs), never its checkpoints",
+    )
     parser.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.parallel < 1:
@@ -192,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_queue: error: {error}", file=sys.stderr)
         return 2
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    failed = run_queue(args.queue, args.runs_dir, args.parallel, args.poll)
+    failed = run_queue(args.queue, args.runs_dir, args.parallel, args.poll, copy_to=args.copy_to)
     return 1 if failed else 0
 
 

@@ -227,3 +227,32 @@ def test_a_ctrl_c_to_one_run_pauses_it_and_the_next_line_starts(tmp_path):
     assert "a: interrupted at epoch" in output and "exited with" not in output
     assert 1 <= len(epochs_of(runs / "a")) < 40
     assert epochs_of(runs / "b") == [1]
+
+
+def test_copy_to_keeps_each_runs_small_files_and_never_a_checkpoint(tmp_path):
+    train, runs = tiny_training(tmp_path)
+    copies, blocked = tmp_path / "copies", tmp_path / "blocked"
+    (copies / "a").mkdir(parents=True)
+    (copies / "a" / "metrics.jsonl").write_text('{"epoch": 7}\n')  # stale: replaced
+    queue = queue_file(tmp_path, [f"a 2 {train}", f"b 1 {train} --model m2"])
+    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
+    result = subprocess.run(
+        [*command, "--copy-to", str(copies)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("a", "b"):
+        copied = sorted(path.name for path in (copies / name).iterdir())
+        assert copied == ["command.txt", "config.json", "metrics.jsonl", "starts.jsonl"]
+        for file in copied:
+            assert (copies / name / file).read_bytes() == (runs / name / file).read_bytes()
+    assert epochs_of(copies / "a") == [1, 2]
+    # A destination that cannot be written: said once a run, and the runs go on.
+    blocked.write_text("a file, not a folder")
+    queue = queue_file(tmp_path, [f"c 1 {train}"])
+    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
+    result = subprocess.run(
+        [*command, "--copy-to", str(blocked)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("c: cannot copy its files to") == 1, result.stdout
+    assert epochs_of(runs / "c") == [1]

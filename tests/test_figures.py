@@ -135,9 +135,13 @@ def test_bad_variant_is_one_line(capsys):
 def test_summary_tabulates_each_run_from_its_metrics(tiny_runs, capsys):
     capsys.readouterr()
     assert main(["summary", *map(str, tiny_runs.values()), "--at", "1", "2", "7"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    output = capsys.readouterr().out
+    table, machines = output.split("\n\n")
+    lines = table.splitlines()
     assert lines[0].startswith("| run | epoch 1 | epoch 2 | epoch 7 | last |")
     assert len(lines) == 2 + len(tiny_runs)
+    assert machines.startswith("Machines (each run's starts.jsonl): adgm (epochs 1-2 on ")
+    assert machines.count(" on ") == len(tiny_runs)
     assert len({line.count("|") for line in lines}) == 1  # every row has the header's cells
     for line, run in zip(lines[2:], tiny_runs.values()):
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -256,3 +260,28 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     assert table[4] == (
         "| authors' log, ADGM 10 MC (three hidden layers) | 5.44% | 1.59% | 1.60% | - | - |"
     )
+
+
+def test_machine_note_gives_each_stretch_of_epochs_its_machine():
+    from adgm.reproduce import machine_note
+
+    xeon = {"cpu": "Intel Xeon", "cores": 2, "threads": 1, "torch": "2.14.1"}
+    epyc = {"cpu": "AMD EPYC", "cores": 2, "threads": 1, "torch": "2.14.1"}
+    gpu = {"cpu": "AMD EPYC", "gpu": "NVIDIA H100", "cores": 16, "threads": 16, "torch": "2.14.1"}
+    starts = [
+        {"epoch": 0, **xeon},
+        {"epoch": 12, **xeon},  # a resume on the same machine: the same stretch
+        {"epoch": 206, **epyc},  # mid-epoch 207: it counts from 207
+        {"epoch": 207, **epyc},
+        {"epoch": 250, **gpu},
+        {"epoch": 251, **epyc},  # back after one epoch on the GPU
+    ]
+    assert machine_note("r", starts, 300) == (
+        "r (epochs 1-206 on Intel Xeon, 2 cores, 1 thread, torch 2.14.1; "
+        "207-250 on AMD EPYC, 2 cores, 1 thread, torch 2.14.1; "
+        "251 on NVIDIA H100, 16 threads, torch 2.14.1; "
+        "252-300 on AMD EPYC, 2 cores, 1 thread, torch 2.14.1)"
+    )
+    # A run older than starts.jsonl, and a start that has not finished an epoch yet.
+    assert machine_note("old", [{"epoch": 196, **epyc}], 196) == ("old (epochs 1-196 not recorded)")
+    assert machine_note("none", [], 5) == ""

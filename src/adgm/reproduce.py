@@ -60,6 +60,39 @@ def summarise_runs(
     return "\n".join(lines) + "\n"
 
 
+def machine_note(name: str, starts: list[dict], last_epoch: int) -> str:
+    """Which epochs of a run trained on which machine, from its starts.jsonl, in one line:
+
+    'sdgm (epochs 1-206 not recorded; 207-300 on AMD EPYC, 2 cores, 1 thread, torch 2.14.1)'.
+
+    Consecutive starts on the same machine (CPU or GPU model, cores, threads, torch) make one
+    stretch; a stretch ends where the next one starts. '' for a run with no start recorded.
+    """
+    if not starts:
+        return ""
+    stretches: list[tuple[int, str]] = []  # (first epoch, machine)
+    for start in starts:
+        machine = _machine_words(start)
+        if not stretches or stretches[-1][1] != machine:
+            stretches.append((start["epoch"] + 1, machine))
+
+    def span(first: int, last: int) -> str:
+        return str(first) if first == last else f"{first}-{last}"
+
+    parts = [f"{span(1, stretches[0][0] - 1)} not recorded"] if stretches[0][0] > 1 else []
+    for (first, machine), following in zip(stretches, [*stretches[1:], (last_epoch + 1, "")]):
+        if following[0] > first:  # a stretch that trained at least one epoch
+            parts.append(f"{span(first, following[0] - 1)} on {machine}")
+    return f"{name} (epochs {'; '.join(parts)})"
+
+
+def _machine_words(start: dict) -> str:
+    threads = start.get("threads", "?")
+    where = start.get("gpu") or f"{start.get('cpu', '?')}, {start.get('cores', '?')} cores"
+    plural = "" if threads == 1 else "s"
+    return f"{where}, {threads} thread{plural}, torch {start.get('torch', '?')}"
+
+
 def _row_seconds(row: dict) -> float:
     return row["seconds"] + row.get("eval_seconds", 0.0)
 

@@ -84,21 +84,19 @@ class RunFolder:
 
     def append_metrics(self, row: dict[str, float]) -> None:
         """One line of metrics.jsonl; written before the epoch's checkpoint (see Trainer)."""
-        try:
-            _append_line(self.path / METRICS, json.dumps(row))
-        except OSError as exc:
-            raise AdgmError(
-                f"cannot append to {self.path / METRICS} ({_first_line(exc)}); "
-                f"{self.intact()}; free some space and continue with --resume"
-            ) from None
+        self._append_json(METRICS, row)
 
     def record_start(self, start: dict[str, Any]) -> None:
         """One line of starts.jsonl: where a start or resume began (see Trainer.fit)."""
+        self._append_json(STARTS, start)
+
+    def _append_json(self, name: str, record: dict[str, Any]) -> None:
+        """Append `record` as one JSON line to RUN_DIR/name; a write error is one AdgmError."""
         try:
-            _append_line(self.path / STARTS, json.dumps(start))
+            _append_line(self.path / name, json.dumps(record))
         except OSError as exc:
             raise AdgmError(
-                f"cannot append to {self.path / STARTS} ({_first_line(exc)}); "
+                f"cannot append to {self.path / name} ({_first_line(exc)}); "
                 f"{self.intact()}; free some space and continue with --resume"
             ) from None
 

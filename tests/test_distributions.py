@@ -68,3 +68,25 @@ def test_log_bernoulli_computes_in_float32_for_bfloat16_logits():
     assert logits.grad.dtype == torch.bfloat16
     expected_grad = x - torch.sigmoid(logits.detach().float())
     torch.testing.assert_close(logits.grad.float(), expected_grad, rtol=0.01, atol=0.01)
+
+
+def test_softplus_is_log_one_plus_exp_from_float64_to_the_extremes():
+    from adgm.distributions import softplus
+
+    logits = torch.cat(
+        [
+            torch.randn(10_000, dtype=torch.float64) * 5,
+            torch.tensor([0.0, 1e-12, -1e-12, 30.0, -30.0, 88.0, -88.0, 700.0, -700.0]).double(),
+        ]
+    )
+    # Independent: Python's math module (log1p, rewritten so that e^l cannot overflow).
+    import math
+
+    expected = torch.tensor(
+        [max(v, 0) + math.log1p(math.exp(-abs(v))) for v in logits.tolist()], dtype=torch.float64
+    )
+    torch.testing.assert_close(softplus(logits), expected, rtol=1e-15, atol=1e-15)
+    single = softplus(logits.float()).double()
+    assert (single - expected).abs().max() < 1e-6  # F.softplus in float32: 5.4e-7
+    assert torch.isfinite(softplus(torch.tensor([1e30, -1e30]))).all()
+    assert softplus(torch.tensor([float("nan")])).isnan().all()

@@ -66,15 +66,18 @@ def machine_note(name: str, starts: list[dict], last_epoch: int) -> str:
     'sdgm (epochs 1-206 not recorded; 207-300 on AMD EPYC, 2 cores, 1 thread, torch 2.14.1)'.
 
     Consecutive starts on the same machine (CPU or GPU model, cores, threads, torch) make one
-    stretch; a stretch ends where the next one starts. '' for a run with no start recorded.
+    stretch; a stretch ends where the next one starts, and a start from an older checkpoint
+    takes over the epochs it trains again. '' for a run with no start recorded.
     """
     if not starts:
         return ""
     stretches: list[tuple[int, str]] = []  # (first epoch, machine)
     for start in starts:
-        machine = _machine_words(start)
+        machine, first = _machine_words(start), start["epoch"] + 1
+        # A start from an older checkpoint trains the epochs after it again: on this machine.
+        stretches = [stretch for stretch in stretches if stretch[0] < first]
         if not stretches or stretches[-1][1] != machine:
-            stretches.append((start["epoch"] + 1, machine))
+            stretches.append((first, machine))
 
     def span(first: int, last: int) -> str:
         return str(first) if first == last else f"{first}-{last}"

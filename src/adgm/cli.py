@@ -1,7 +1,7 @@
 """The ``adgm`` command: train, evaluate, sample, plot, summary and reproduce (``adgm CMD -h``).
 
 Every field of DataConfig, ModelConfig and TrainConfig is a ``--kebab-case`` flag of
-``adgm train``; the defaults are the paper's. Errors in the user's input end the program with one
+``adgm train`` (``adgm.cli_flags``); the defaults are the paper's. Errors in the user's input end the program with one
 line on stderr and exit status 2.
 """
 
@@ -13,98 +13,10 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-from adgm.config import (
-    CLASSIFICATION_TERMS,
-    GAUSSIAN_INITS,
-    LIKELIHOODS,
-    MODEL_NAMES,
-    PRECISIONS,
-    PRESETS,
-    TEST_INPUTS,
-    UNLABELLED_ORDERS,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    preset_config,
-)
+from adgm.cli_flags import add_config_flags, config_from_args, flag_name
+from adgm.config import PRESETS, TEST_INPUTS, ModelConfig, RunConfig
 from adgm.errors import AdgmError
-
-HELP = {
-    "dataset": "mnist, fashion-mnist, or your own data: a .npz (X, y), a .csv with a label "
-    "column, or a folder with one sub-folder of images per class (+ unlabelled/)",
-    "test_data": "own data: a test set in the same format (a .npz may hold X_test, y_test)",
-    "label_column": "own data, CSV: the column of labels (empty or -1: unlabelled)",
-    "data_dir": "folder with the four MNIST .gz files (default: $ADGM_DATA_DIR, then the cache)",
-    "n_labels": "number of labelled training images, evenly across classes",
-    "label_seed": "seed of the draw of labelled images",
-    "labelled_batch": "labelled images per batch (first half of the batch)",
-    "unlabelled_batch": "unlabelled images per batch (second half)",
-    "n_validation": "training images held out as a validation set",
-    "subset": "use only the first N training images (smoke tests)",
-    "test_subset": "use only the first N test images (smoke tests)",
-    "unlabelled_order": "shuffled every epoch, or class-sorted: the unlabelled images stacked "
-    "class by class and visited in that order every epoch, as the authors' paper-era code did",
-    "test_inputs": "Bernoulli data: evaluate on binary test images (one seeded binarisation) "
-    "or on the grey levels (the authors' code)",
-    "name": "model: adgm (the paper: p(a) q(a|x)), adgm-gen (a generated: p(a|x,y,z)), sdgm "
-    "(p(a|y,z) p(x|a,y,z)), adgm-det (deterministic a) or m2",
-    "hidden": "hidden layer sizes of every MLP",
-    "z_dim": "units of the latent z",
-    "a_dim": "units of the auxiliary a",
-    "x_dim": "input size (set from the data)",
-    "n_classes": "number of classes (set from the data)",
-    "gaussian_init": "weights of the mu and log-variance layers: glorot (the paper), small "
-    "(N(0, 1e-3^2), the authors' ICML 2016 code); auto: small for adgm-gen and sdgm",
-    "likelihood": "p(x|z,y): bernoulli (data in [0, 1], binarised each epoch) or gaussian",
-    "epochs": "total number of epochs (one epoch = one pass over the unlabelled set)",
-    "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",
-    "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
-    "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
-    "precision": "fp32, or bf16: training steps under autocast, matrix products in bfloat16 "
-    "(densities, sums, parameters and gradients in fp32); evaluation stays fp32",
-    "weight_prior": "add a N(0, I) prior on the weight matrices, divided by the number of "
-    "unlabelled points, to the loss (the authors' ICML 2016 code)",
-    "classification_term": "log-mean: -log (1/S) sum_i q(y|a_i,x) (eq. 9); mean-log: "
-    "-(1/S) sum_i log q(y|a_i,x) (the authors' code); equal for 1 MC sample",
-    "lr": "Adam learning rate",
-    "beta1": "Adam beta1",
-    "beta2": "Adam beta2",
-    "lr_decay": "learning-rate factor applied every --lr-decay-every epochs",
-    "lr_decay_every": "epochs between learning-rate decays",
-    "clip_grad_norm": "clip the gradients' total norm to this (released code: 5); 'none': off",
-    "clip_grad_value": "then clip each gradient element to +-this (released code: 1); 'none' off",
-    "train_auxiliary": "train q(a|x) (the paper); --no-train-auxiliary keeps it at its initial "
-    "weights, as the authors' paper-era code did",
-    "eval_samples": "samples of a when predicting (paper: 100)",
-    "eval_every": "epochs between test-error evaluations",
-    "eval_iw_samples": "also the test log-likelihood at each evaluation, importance-weighted "
-    "with this many samples (0: off)",
-    "checkpoint_every": "epochs between checkpoints (one is always written at the end)",
-    "checkpoint_every_minutes": "also write a checkpoint within an epoch once this many minutes "
-    "have passed since the last one, so a kill loses at most that much work",
-    "keep_checkpoints": "how many of the newest checkpoint files to keep",
-    "tensorboard": "also write the metrics for TensorBoard to RUN_DIR/tensorboard",
-    "max_steps_per_epoch": "cut each epoch to this many steps (smoke tests)",
-    "rollbacks": "on a NaN/inf loss or gradient, roll back to the last checkpoint with a lower "
-    "lr at most this many times (0: stop at once)",
-    "rollback_lr_factor": "learning-rate factor applied at each rollback",
-    "seed": "training seed (initialisation, batches, binarisation, samples)",
-    "device": "cpu, cuda or cuda:N",
-}
-CHOICES = {
-    "name": MODEL_NAMES,
-    "likelihood": LIKELIHOODS,
-    "classification_term": CLASSIFICATION_TERMS,
-    "gaussian_init": GAUSSIAN_INITS,
-    "unlabelled_order": UNLABELLED_ORDERS,
-    "test_inputs": TEST_INPUTS,
-    "precision": PRECISIONS,
-}
-RENAMED = {"name": "model", "dataset": "data"}  # ModelConfig.name is --model on the command line
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,92 +181,6 @@ def _add_reproduce(commands) -> None:
     measured.set_defaults(handler=run_reproduce_table1_from_runs)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """--preset, then one --flag per field of DataConfig, ModelConfig and TrainConfig."""
-    parser.add_argument(
-        "--preset",
-        choices=tuple(PRESETS),
-        default=None,
-        help="start from the paper's settings (paper), the authors' paper-era code and log "
-        "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
-        "mean-log classification term, grey test inputs, --hidden 500 500 500) or their "
-        "ICML 2016 code (authors-2016: --alpha 60, mean-log, --no-analytic-kl, "
-        "--weight-prior, --gaussian-init small); flags given beside it override it "
-        "(default: paper)",
-    )
-    for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(f"{section} settings")
-        for field in dataclasses.fields(cls):
-            if field.name not in ("x_dim", "n_classes"):
-                _add_field_flag(group, section, field)
-
-
-def _flag_name(field_name: str) -> str:
-    """The command-line flag of a config field, e.g. 'name' -> '--model'."""
-    return "--" + RENAMED.get(field_name, field_name).replace("_", "-")
-
-
-def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:
-    name = RENAMED.get(field.name, field.name)
-    flag = _flag_name(field.name)
-    dest = f"{section}.{field.name}"
-    help_text = f"{HELP[field.name]} (default: {field.default})"
-    if field.name == "hidden":
-        group.add_argument(
-            flag, dest=dest, type=int, nargs="+", default=None, metavar="UNITS", help=help_text
-        )
-    elif isinstance(field.default, bool):
-        group.add_argument(
-            flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
-        )
-    elif field.name in CHOICES:
-        group.add_argument(
-            flag, dest=dest, choices=CHOICES[field.name], default=None, help=help_text
-        )
-    else:
-        group.add_argument(
-            flag,
-            dest=dest,
-            type=_field_parser(field),
-            default=None,
-            metavar=name.upper(),
-            help=help_text,
-        )
-
-
-def _field_parser(field: dataclasses.Field):
-    """int / float / str parsers; optional fields also accept 'none'."""
-    kind = str(field.type)
-    base = int if kind.startswith("int") else float if kind.startswith("float") else str
-
-    def parse(text: str):
-        if "None" in kind and text.lower() == "none":
-            return None
-        try:
-            return base(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {base.__name__}, got {text!r}") from None
-
-    return parse
-
-
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """Overlay the flags given on the command line onto `base` (default: --preset's config)."""
-    base = base or preset_config(getattr(args, "preset", None) or "paper")
-    sections: dict[str, Any] = {}
-    for section in SECTIONS:
-        current = getattr(base, section)
-        changes = {
-            key.split(".", 1)[1]: value
-            for key, value in vars(args).items()
-            if key.startswith(section + ".") and value is not None
-        }
-        if "hidden" in changes:
-            changes["hidden"] = tuple(changes["hidden"])
-        sections[section] = dataclasses.replace(current, **changes)
-    return RunConfig(**sections)
-
-
 def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.distributed import leave_process_group
     from adgm.train import Trainer, load_run_config
@@ -411,14 +237,14 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
         return
     split = PRESETS.get(args.preset or "paper", {}).get("data", {})
     if split:  # e.g. the class-sorted order, which needs every training image's label
-        flags = ", ".join(_flag_name(name) for name in split)
+        flags = ", ".join(flag_name(name) for name in split)
         raise AdgmError(
             f"--preset {args.preset} sets {flags}, which apply to mnist and fashion-mnist "
             f"only; with own data ({config.data.dataset}) give its other settings as flags"
         )
     given = [name for name in SPLIT_FLAGS if getattr(args, f"data.{name}", None) is not None]
     if given:
-        flags = ", ".join(_flag_name(name) for name in given)
+        flags = ", ".join(flag_name(name) for name in given)
         raise AdgmError(
             f"{flags} split mnist and fashion-mnist; own data ({config.data.dataset}) bring "
             "their own labels (-1 = unlabelled) and test set (--test-data)"
@@ -432,7 +258,7 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
     allowed = {"train.epochs", "train.device", "train.checkpoint_every_minutes"}
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
-        flags = ", ".join(_flag_name(k.split(".", 1)[1]) for k in changed)
+        flags = ", ".join(flag_name(k.split(".", 1)[1]) for k in changed)
         raise AdgmError(
             f"--resume keeps the run's settings; only --epochs, --device and "
             f"--checkpoint-every-minutes may be given (got {flags})"

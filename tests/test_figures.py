@@ -254,11 +254,21 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     assert len(table) == 2 + 2 + 1
     at_100 = f"{np.mean([5, 6, 4]):.2f}% ± {np.std([5, 6, 4], ddof=1):.2f} (3 runs)"
     at_200 = f"{np.mean([2, 3]):.2f}% ± {np.std([2, 3], ddof=1):.2f} (2 runs)"
-    last = f"{np.mean([2, 1.5, 4]):.2f}% ± {np.std([2, 1.5, 4], ddof=1):.2f} (3 runs) (100-300)"
-    assert table[2] == f"| ADGM 1 MC | {at_100} | {at_200} | 1.50% | {last} | 2.25% (± 0.08) |"
+    at_200 = at_200.replace("(2 runs)", "(2 of 3 runs)")  # seed 2 has not got there
+    last = "2.00% (200); 1.50% (300); 4.00% (100)"  # errors of different epochs: not averaged
+    assert table[2] == (
+        f"| ADGM 1 MC | {at_100} | {at_200} | 1.50% (1 of 3 runs) | {last} | 2.25% (± 0.08) |"
+    )
     assert table[3] == "| ADGM 1 MC, bf16 | 7.00% | - | - | 7.00% (100) | 2.25% (± 0.08) |"
     assert table[4] == (
         "| authors' log, ADGM 10 MC (three hidden layers) | 5.44% | 1.59% | 1.60% | - | - |"
+    )
+    # Seeds that all stopped at one epoch: their last evaluations are averaged.
+    level = [(seeded(s), rows({100: v, 150: v / 2})) for s, v in enumerate([4.0, 6.0])]
+    both = table1_from_runs(level, [100]).splitlines()[2]
+    assert both == (
+        f"| ADGM 1 MC | 5.00% ± {np.std([4, 6], ddof=1):.2f} (2 runs) | "
+        f"2.50% ± {np.std([2, 3], ddof=1):.2f} (2 runs) (150) | 2.25% (± 0.08) |"
     )
 
 

@@ -1,8 +1,8 @@
 """The ``adgm`` command: train, evaluate, sample, plot, summary and reproduce (``adgm CMD -h``).
 
 Every field of DataConfig, ModelConfig and TrainConfig is a ``--kebab-case`` flag of
-``adgm train`` (``adgm.cli_flags``); the defaults are the paper's. Errors in the user's input end the program with one
-line on stderr and exit status 2.
+``adgm train`` (``adgm.cli_flags``); the defaults are the paper's. Errors in the user's input
+end the program with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations

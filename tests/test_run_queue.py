@@ -50,9 +50,10 @@ def epochs_of(run_dir: Path) -> list[int]:
     return [json.loads(row)["epoch"] for row in rows]
 
 
-def start(queue: Path, runs: Path) -> subprocess.Popen:
+def start(queue: Path, runs: Path, *options: str) -> subprocess.Popen:
     """The queue in a session of its own, as a terminal would run it."""
     command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
+    command += options
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -62,9 +63,9 @@ def start(queue: Path, runs: Path) -> subprocess.Popen:
     )
 
 
-def finish(queue: Path, runs: Path) -> str:
+def finish(queue: Path, runs: Path, *options: str) -> str:
     """Run the queue to its end; its output (it must succeed)."""
-    process = start(queue, runs)
+    process = start(queue, runs, *options)
     output = process.communicate(timeout=300)[0]
     assert process.returncode == 0, output
     return output
@@ -81,11 +82,20 @@ def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path)
 
     lines[0] = f"first 3 {train} --model m2"  # raised: continues from its checkpoint
     lines.append(f"second 2 {train}")  # a later stage of a run already in the queue
-    output = finish(queue_file(tmp_path, lines), runs)
+    copies = tmp_path / "copies"  # and --copy-to keeps the running runs' small files there
+    (copies / "first").mkdir(parents=True)
+    (copies / "first" / "metrics.jsonl").write_text('{"epoch": 7}\n')  # stale: replaced
+    output = finish(queue_file(tmp_path, lines), runs, "--copy-to", str(copies))
     assert "first: from epoch 2 to 3" in output and "second: from epoch 1 to 2" in output
     assert "third" not in output  # at its target already
     assert epochs_of(runs / "first") == [1, 2, 3] and epochs_of(runs / "second") == [1, 2]
     assert "resuming" in (runs / "first.log").read_text()
+    assert sorted(path.name for path in copies.iterdir()) == ["first", "second"]  # not third
+    for name in ("first", "second"):
+        copied = sorted(path.name for path in (copies / name).iterdir())
+        assert copied == ["command.txt", "config.json", "metrics.jsonl", "starts.jsonl"]
+        for file in copied:
+            assert (copies / name / file).read_bytes() == (runs / name / file).read_bytes()
 
 
 def test_ctrl_c_stops_the_runs_with_a_checkpoint_and_the_queue_resumes_them(tmp_path):
@@ -229,30 +239,11 @@ def test_a_ctrl_c_to_one_run_pauses_it_and_the_next_line_starts(tmp_path):
     assert epochs_of(runs / "b") == [1]
 
 
-def test_copy_to_keeps_each_runs_small_files_and_never_a_checkpoint(tmp_path):
+def test_a_copy_destination_that_cannot_be_written_is_said_once_and_the_run_goes_on(tmp_path):
     train, runs = tiny_training(tmp_path)
-    copies, blocked = tmp_path / "copies", tmp_path / "blocked"
-    (copies / "a").mkdir(parents=True)
-    (copies / "a" / "metrics.jsonl").write_text('{"epoch": 7}\n')  # stale: replaced
-    queue = queue_file(tmp_path, [f"a 2 {train}", f"b 1 {train} --model m2"])
-    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
-    result = subprocess.run(
-        [*command, "--copy-to", str(copies)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("a", "b"):
-        copied = sorted(path.name for path in (copies / name).iterdir())
-        assert copied == ["command.txt", "config.json", "metrics.jsonl", "starts.jsonl"]
-        for file in copied:
-            assert (copies / name / file).read_bytes() == (runs / name / file).read_bytes()
-    assert epochs_of(copies / "a") == [1, 2]
-    # A destination that cannot be written: said once a run, and the runs go on.
+    blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a folder")
     queue = queue_file(tmp_path, [f"c 1 {train}"])
-    command = [sys.executable, str(SCRIPT), str(queue), "--runs-dir", str(runs), "--poll", "0.2"]
-    result = subprocess.run(
-        [*command, "--copy-to", str(blocked)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("c: cannot copy its files to") == 1, result.stdout
+    output = finish(queue, runs, "--copy-to", str(blocked))
+    assert output.count("c: cannot copy its files to") == 1, output
     assert epochs_of(runs / "c") == [1]

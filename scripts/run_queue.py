@@ -132,19 +132,20 @@ def run_queue(
         for process in running.values():
             process.send_signal(signal.SIGINT)
 
-    def waiting() -> list[QueuedRun]:
-        """The queue's lines still to take, in order, skipping runs that failed."""
+    def waiting(lines: list[QueuedRun]) -> list[QueuedRun]:
+        """The lines still to take, in order, skipping runs that failed or were paused."""
         return [
             run
-            for run in queue.runs()
+            for run in lines
             if (run.name, run.target_epoch) not in taken and run.name not in failed | paused
         ]
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while (not stopping and waiting()) or running:
+        lines = queue.runs()  # read once a poll
+        while (not stopping and waiting(lines)) or running:
             while len(running) < parallel and not stopping:
-                run = next((run for run in waiting() if run.name not in running), None)
+                run = next((run for run in waiting(lines) if run.name not in running), None)
                 if run is None:
                     break
                 taken.add((run.name, run.target_epoch))
@@ -165,9 +166,10 @@ def run_queue(
                         start_new_session=True,
                     )
             time.sleep(poll)
+            lines = queue.runs()
             for name, process in list(running.items()):
                 finished = process.poll() is not None
-                if copy_to is not None:
+                if copier is not None:
                     copier.copy(name)
                 if not finished:
                     continue

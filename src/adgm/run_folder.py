@@ -125,15 +125,16 @@ class RunFolder:
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     """The metrics rows of a run folder, in epoch order."""
-    path = Path(run_dir) / METRICS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return _read_json_lines(Path(run_dir) / METRICS)
 
 
 def read_starts(run_dir: Path) -> list[dict[str, Any]]:
     """The starts of a run folder, oldest first (empty for a run older than this record)."""
-    path = Path(run_dir) / STARTS
+    return _read_json_lines(Path(run_dir) / STARTS)
+
+
+def _read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line of `path`; none for a file not written yet."""
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -194,10 +194,10 @@ class Trainer:
             self.release_lock()
 
     def _fit(self, log) -> list[dict[str, float]]:
+        if self._writes:  # before the board opens: a write error here leaves nothing open
+            self.folder.record_start(self._start_record())
         wanted = self.config.train.tensorboard and self._writes
         board = TensorBoardLog(self.run_dir, first_epoch=self.epoch + 1) if wanted else None
-        if self._writes:
-            self.folder.record_start(self._start_record())
         try:
             return self._fit_epochs(log, board)
         finally:

@@ -272,6 +272,70 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     )
 
 
+def test_seeds_of_a_setting_are_drawn_as_their_mean_with_their_range_shaded():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from adgm.plots import draw_curves
+
+    def rows(errors):  # epoch -> test error in percent, with an unevaluated epoch between
+        return [
+            row
+            for e, v in errors.items()
+            for row in ({"epoch": e - 1}, {"epoch": e, "test_error": v / 100})
+        ]
+
+    seeds = [rows({5: 9.0, 10: 6.0, 15: 4.0}), rows({5: 7.0, 10: 5.0}), rows({5: 8.0, 10: 7.0})]
+    other = rows({5: 20.0, 10: 15.0, 15: 12.0})
+    fig, ax = plt.subplots()
+    draw_curves(ax, [("SDGM 1 MC", seeds), ("M2 1 MC", [other])], reference=False)
+    mean_line, single = ax.get_lines()
+    np.testing.assert_allclose(mean_line.get_xdata(), [5, 10])  # epochs all three evaluated
+    np.testing.assert_allclose(mean_line.get_ydata(), [np.mean([9, 7, 8]), np.mean([6, 5, 7])])
+    assert mean_line.get_label() == "SDGM 1 MC (3 seeds: mean, range shaded)"
+    np.testing.assert_allclose(single.get_ydata(), [20, 15, 12])
+    assert single.get_label() == "M2 1 MC"
+    (band,) = ax.collections  # one band, the seeds', spanning their lowest to highest error
+    outline = band.get_paths()[0].vertices
+    corners = {(x, round(y, 9)) for x, y in outline}  # errors pass through /100 and *100
+    assert corners >= {(5, 7), (5, 9), (10, 5), (10, 7)}
+    assert corners <= {(5, 7), (5, 9), (10, 5), (10, 7), (5, 8), (10, 6)}  # nothing outside
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    with pytest.raises(AdgmError, match="share no evaluated epoch"):
+        draw_curves(ax, [("SDGM 1 MC", [rows({5: 9.0}), rows({10: 6.0})])], reference=False)
+    plt.close(fig)
+
+
+def test_plot_curves_groups_the_seeds_of_runs_when_asked(tiny_runs, tmp_path, capsys):
+    seeded = tmp_path / "sdgm-seed1"  # the tiny SDGM run's files, as if trained with seed 1
+    shutil.copytree(tiny_runs["sdgm"], seeded)
+    config = json.loads((seeded / "config.json").read_text())
+    config["train"]["seed"], config["data"]["label_seed"] = 1, 1
+    (seeded / "config.json").write_text(json.dumps(config))
+    figure = tmp_path / "seeds.png"
+    runs = [str(tiny_runs["sdgm"]), str(seeded), str(tiny_runs["m2"])]
+    assert main(["plot", "curves", *runs, "--group-seeds", "--out", str(figure)]) == 0
+    assert_png(figure)
+    unevaluated = tmp_path / "sdgm-seed2"  # evaluated at no epoch the others were
+    shutil.copytree(seeded, unevaluated)
+    config["train"]["seed"] = 2
+    (unevaluated / "config.json").write_text(json.dumps(config))
+    metrics = [json.loads(line) for line in (seeded / "metrics.jsonl").read_text().splitlines()]
+    for row in metrics:
+        row["epoch"] += 100
+    (unevaluated / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    capsys.readouterr()
+    args = ["plot", "curves", *runs, str(unevaluated), "--group-seeds", "--out", str(figure)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "adgm: error: the runs of 'SDGM 1 MC, hidden 32' share no evaluated epoch"
+    )
+
+
 def test_machine_note_gives_each_stretch_of_epochs_its_machine():
     from adgm.reproduce import machine_note
 

@@ -125,6 +125,12 @@ def _add_plot(commands) -> None:
         action="store_true",
         help="also the authors' training log (ADGM, 10 MC, 100 samples of a) as a dashed line",
     )
+    curves.add_argument(
+        "--group-seeds",
+        action="store_true",
+        help="draw the runs of one setting that differ only in their seeds as one line, their "
+        "mean, with their range shaded (over the epochs all of them evaluated)",
+    )
     curves.set_defaults(handler=run_plot_curves)
     units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")
     units.add_argument("run_dir", type=Path)
@@ -324,8 +330,8 @@ def run_sample(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
-    from adgm.plots import plot_curves, run_label
-    from adgm.reproduce import errors_by_epoch
+    from adgm.plots import errors_by_epoch, plot_curves, run_label
+    from adgm.reproduce import group_seeds
     from adgm.train import load_run_config, read_metrics
 
     runs = []
@@ -334,10 +340,16 @@ def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
         if not errors_by_epoch(rows) and len(args.run_dirs) > 1:
             print(f"adgm: skipped {run_dir}: no test-error measurements yet", file=sys.stderr)
             continue
-        runs.append((run_label(load_run_config(run_dir)), rows))
+        runs.append((load_run_config(run_dir), rows))
     if not runs:
         raise AdgmError("none of these runs has a test-error measurement yet")
-    path = plot_curves(runs, args.out or args.run_dirs[0] / "curves.png", reference=args.reference)
+    if args.group_seeds:
+        curves = list(group_seeds(runs).items())
+    else:
+        curves = [(run_label(config), [rows]) for config, rows in runs]
+    path = plot_curves(
+        curves, args.out or args.run_dirs[0] / "curves.png", reference=args.reference
+    )
     print(f"wrote {path}")
     return 0
 

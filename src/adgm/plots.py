@@ -1,6 +1,7 @@
 """The paper's figures as PNG files; matplotlib is imported only when a figure is drawn.
 
-- ``plot_curves``: Figure 2a, test error per epoch of several runs, log-scale error axis.
+- ``plot_curves``: Figure 2a, test error per epoch of several runs, log-scale error axis; the
+  seeds of one setting may be drawn as their mean with their range shaded.
 - ``plot_samples``: Figure 2b, one row per class y of Bernoulli means of p(x|z,y), z ~ N(0, I).
 - ``plot_active_units``: Figure 3, the sorted KL per stochastic unit of a and z.
 """
@@ -58,34 +59,61 @@ def run_label(config: RunConfig) -> str:
     return ", ".join([label, *(text for text, departs in notes if departs)])
 
 
-def plot_curves(
-    runs: Sequence[tuple[str, list[dict]]], path: Path, *, reference: bool = False
-) -> Path:
-    """Figure 2a: test error (%) against epoch, one line per (label, metrics rows) run.
+def errors_by_epoch(rows: list[dict]) -> dict[int, float]:
+    """epoch -> test error (%) of the evaluated epochs of one run's metrics rows."""
+    return {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
 
-    reference: also the authors' training log (adgm.reference) as a dashed black line, up to
-    the last epoch of the runs.
+
+def seed_band(
+    members: Sequence[list[dict]],
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Several runs of one setting as one curve: over the epochs every run evaluated, the
+    epochs and the mean, lowest and highest test error (%) of the runs at each."""
+    tested = [errors_by_epoch(rows) for rows in members]
+    epochs = sorted(set.intersection(*(set(t) for t in tested)))
+    at = [[t[e] for t in tested] for e in epochs]
+    return epochs, [math.fsum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
+
+
+def plot_curves(
+    curves: Sequence[tuple[str, Sequence[list[dict]]]], path: Path, *, reference: bool = False
+) -> Path:
+    """Figure 2a: test error (%) against epoch, one line per (label, runs) curve.
+
+    A curve of one run is its test errors; a curve of several runs (seeds of one setting) is
+    their mean over the epochs all of them evaluated, with the range from the lowest to the
+    highest shaded. reference: also the authors' training log (adgm.reference) as a dashed
+    black line, up to the last epoch of the runs.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
+    draw_curves(ax, curves, reference=reference)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, reference: bool) -> None:
+    """plot_curves' lines, bands and legend on a matplotlib Axes."""
     if reference:
-        last = max((r["epoch"] for _, rows in runs for r in rows), default=0)
+        last = max((r["epoch"] for _, runs in curves for rows in runs for r in rows), default=0)
         points = sorted((e, v) for e, v in AUTHORS_LOG_TEST_ERROR.items() if e <= max(last, 10))
         epochs, errors = zip(*points)
         ax.plot(epochs, errors, "k--", marker=".", label=AUTHORS_LOG_LABEL)
-    for label, rows in runs:
-        points = [(r["epoch"], 100 * r["test_error"]) for r in rows if "test_error" in r]
-        if not points:
+    for label, runs in curves:
+        epochs, mean, low, high = seed_band(runs)
+        if not epochs:
+            if len(runs) > 1:
+                raise AdgmError(f"the runs of {label!r} share no evaluated epoch")
             raise AdgmError(f"run {label!r} has no test-error measurements yet")
-        epochs, errors = zip(*points)
-        ax.plot(epochs, errors, label=label, marker="." if len(points) < 30 else None)
+        if len(runs) > 1:
+            label = f"{label} ({len(runs)} seeds: mean, range shaded)"
+        (line,) = ax.plot(epochs, mean, label=label, marker="." if len(epochs) < 30 else None)
+        if len(runs) > 1:
+            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%), 100 samples of a")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 @torch.no_grad()

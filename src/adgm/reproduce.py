@@ -14,7 +14,7 @@ from pathlib import Path
 from adgm.checkpoint import atomic_write_text, has_checkpoint
 from adgm.config import MODEL_NAMES, MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
-from adgm.plots import run_label
+from adgm.plots import errors_by_epoch, run_label
 from adgm.reference import AUTHORS_LOG_LABEL, AUTHORS_LOG_TEST_ERROR
 from adgm.train import Trainer, read_metrics
 
@@ -152,21 +152,34 @@ def _second_difference_noise(values: list[float]) -> float:
     return statistics.stdev(curvature) / 1.5**0.5
 
 
+def setting_label(config: RunConfig) -> str:
+    """run_label of the config with the paper's seeds: the name of its setting, which runs that
+    differ only in their training seed and labelled draw share."""
+    unseeded = replace(
+        config, data=replace(config.data, label_seed=0), train=replace(config.train, seed=0)
+    )
+    return run_label(unseeded)
+
+
+def group_seeds(runs: list[tuple[RunConfig, list[dict]]]) -> dict[str, list[list[dict]]]:
+    """setting_label -> the metrics rows of each of its runs, settings in order of first run."""
+    groups: dict[str, list[list[dict]]] = {}
+    for config, rows in runs:
+        groups.setdefault(setting_label(config), []).append(rows)
+    return groups
+
+
 def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[int]) -> str:
     """Table 1 as measured, from finished or running runs: one row per setting (the runs'
     labels without their seeds), the test error at each of `at_epochs` and at each run's last
     evaluation as mean ± standard deviation over the runs of that setting that got there (with
     their number), and the paper's figure; a last row gives the authors' training log at the
     same epochs (adgm.reference)."""
-    groups: dict[str, list[list[dict]]] = {}
+    groups = group_seeds(runs)
     papers: dict[str, str] = {}
-    for config, rows in runs:
-        unseeded = replace(
-            config, data=replace(config.data, label_seed=0), train=replace(config.train, seed=0)
-        )
-        label = run_label(unseeded)
-        groups.setdefault(label, []).append(rows)
+    for config, _ in runs:
         name, samples = config.model.name, config.train.mc_samples
+        label = setting_label(config)
         papers[label] = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
     columns = " | ".join(f"epoch {e}" for e in at_epochs)
     lines = [
@@ -183,11 +196,6 @@ def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[i
     log_cells = " | ".join("-" if v is None else f"{v:.2f}%" for v in log)
     lines.append(f"| {AUTHORS_LOG_LABEL} (three hidden layers) | {log_cells} | - | - |")
     return "\n".join(lines) + "\n"
-
-
-def errors_by_epoch(rows: list[dict]) -> dict[int, float]:
-    """epoch -> test error (%) of the evaluated epochs of one run's metrics rows."""
-    return {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
 
 
 def _mean_sd(values: list[float], of: int = 1) -> str:

@@ -218,6 +218,8 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
         for key, value in fields.items()
         if paper[section][key] != value
     } == {
+        ("data", "unlabelled_order"): "fixed",
+        ("data", "test_inputs"): "grey",
         ("model", "name"): "sdgm",
         ("model", "gaussian_init"): "small",
         ("train", "alpha"): 60.0,

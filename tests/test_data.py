@@ -213,6 +213,29 @@ def test_class_sorted_order_visits_the_classes_in_turn_the_same_way_every_epoch(
     np.testing.assert_array_equal(shuffled.x_unlabelled.numpy(), train.images)
 
 
+def test_fixed_order_is_one_permutation_of_the_label_seed_kept_every_epoch():
+    """The authors' ICML 2016 data order: the unlabelled images shuffled once, at loading."""
+    train, test = grey_dataset(60, 6), grey_dataset(10, 7)
+
+    def fixed(label_seed):
+        config = DataConfig(
+            n_labels=6,
+            labelled_batch=6,
+            unlabelled_batch=10,
+            unlabelled_order="fixed",
+            label_seed=label_seed,
+        )
+        return split_semi_supervised(train, test, config, n_classes=3)
+
+    first, again, other = fixed(0), fixed(0), fixed(1)
+    assert not first.shuffle  # epoch_batches visits the stored rows in order, every epoch
+    rows = first.x_unlabelled.numpy()
+    order = [int(np.flatnonzero((train.images == row).all(axis=1))[0]) for row in rows]
+    assert sorted(order) == list(range(60)) and order != list(range(60))  # a true permutation
+    np.testing.assert_array_equal(again.x_unlabelled.numpy(), rows)  # the same at every load
+    assert not np.array_equal(other.x_unlabelled.numpy(), rows)  # another label seed, another
+
+
 def test_unshuffled_batches_follow_the_stored_rows_in_every_epoch():
     train, test = grey_dataset(40, 2), grey_dataset(10, 3)
     config = DataConfig(
@@ -247,5 +270,7 @@ def test_class_sorted_order_of_own_data_is_refused_with_the_reason(tmp_path):
     np.savez(path, X=np.random.default_rng(0).random((20, 4)), y=np.r_[0, 1, np.full(18, -1)])
     with pytest.raises(AdgmError, match="needs the labels of every training image"):
         load_data(DataConfig(dataset=str(path), unlabelled_order="class-sorted"))
+    with pytest.raises(AdgmError, match="'fixed' is the authors' MNIST order"):
+        load_data(DataConfig(dataset=str(path), unlabelled_order="fixed"))
     with pytest.raises(AdgmError, match="unknown unlabelled_order 'random'"):
         DataConfig(unlabelled_order="random").validate()

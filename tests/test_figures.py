@@ -195,6 +195,14 @@ def test_run_labels_name_each_setting_that_departs_from_the_paper():
         "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, alpha 1200, grey test images, "
         "hidden 500x500x500"
     )
+    later = preset_config("authors-2016")  # on the SDGM its Gaussian init is the default one
+    assert run_label(replace(later, model=replace(later.model, name="sdgm"))) == (
+        "SDGM 1 MC, fixed order, mean-log, Monte Carlo KL, weight prior, alpha 60, grey test images"
+    )
+    assert run_label(later) == (
+        "ADGM 1 MC, fixed order, mean-log, Monte Carlo KL, weight prior, small Gaussian init, "
+        "alpha 60, grey test images"
+    )
 
 
 def test_curve_agreement_recovers_the_noise_and_an_offset_of_synthetic_curves():

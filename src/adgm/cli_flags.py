@@ -41,8 +41,10 @@ HELP = {
     "n_validation": "training images held out as a validation set",
     "subset": "use only the first N training images (smoke tests)",
     "test_subset": "use only the first N test images (smoke tests)",
-    "unlabelled_order": "shuffled every epoch, or class-sorted: the unlabelled images stacked "
-    "class by class and visited in that order every epoch, as the authors' paper-era code did",
+    "unlabelled_order": "shuffled every epoch; class-sorted: the unlabelled images stacked "
+    "class by class and visited in that order every epoch, as the authors' paper-era code did; "
+    "fixed: shuffled once (with the label seed) and visited in that order every epoch, as "
+    "their ICML 2016 code did",
     "test_inputs": "Bernoulli data: evaluate on binary test images (one seeded binarisation) "
     "or on the grey levels (the authors' code)",
     "name": "model: adgm (the paper: p(a) q(a|x)), adgm-gen (a generated: p(a|x,y,z)), sdgm "
@@ -113,8 +115,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
         "mean-log classification term, grey test inputs, --hidden 500 500 500) or their "
         "ICML 2016 code (authors-2016: --alpha 60, mean-log, --no-analytic-kl, "
-        "--weight-prior, --gaussian-init small); flags given beside it override it "
-        "(default: paper)",
+        "--weight-prior, --gaussian-init small, fixed unlabelled order, grey test inputs); "
+        "flags given beside it override it (default: paper)",
     )
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -38,6 +39,9 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+ORDER_NOTES = {"class-sorted": "class-sorted", "fixed": "fixed order"}
+
+
 def run_label(config: RunConfig) -> str:
     """E.g. 'ADGM 10 MC', 'M2 1 MC', 'ADGM 1 MC, q(a|x) frozen' or 'SDGM 1 MC, bf16, seed 1':
     the model and its Monte Carlo samples, then each setting that departs from the paper's
@@ -47,8 +51,18 @@ def run_label(config: RunConfig) -> str:
     notes = [
         ("q(a|x) frozen", not train.train_auxiliary and model.name != "m2"),
         ("bf16", train.precision != paper.train.precision),
-        ("class-sorted", data.unlabelled_order != paper.data.unlabelled_order),
+        (
+            ORDER_NOTES.get(data.unlabelled_order, ""),
+            data.unlabelled_order != paper.data.unlabelled_order,
+        ),
         ("mean-log", train.classification_term != paper.train.classification_term),
+        ("Monte Carlo KL", train.analytic_kl != paper.train.analytic_kl),
+        ("weight prior", train.weight_prior != paper.train.weight_prior),
+        (
+            f"{model.resolved_gaussian_init} Gaussian init",
+            model.resolved_gaussian_init
+            != replace(model, gaussian_init="auto").resolved_gaussian_init,
+        ),
         (f"alpha {train.alpha or 0:g}", train.alpha is not None),
         ("grey test images", data.test_inputs != paper.data.test_inputs),
         (f"hidden {'x'.join(map(str, model.hidden))}", model.hidden != paper.model.hidden),

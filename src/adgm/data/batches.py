@@ -15,6 +15,7 @@ from adgm.data.split import balanced_label_indices
 from adgm.errors import AdgmError
 
 EVAL_BINARISATION_SEED = 20160217  # fixed: every run is evaluated on the same binary test images
+FIXED_ORDER_SALT = 2  # the "fixed" unlabelled order is drawn with label_seed + 2 (the hold-out: +1)
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,10 @@ class SemiSupervisedData:
     levels in [0, 1]: they are binarised afresh as batches are drawn, and x_test and x_valid are
     binarised once, with a fixed seed (or kept as grey levels: ``DataConfig.test_inputs``).
     shuffle False: the unlabelled rows are visited in their stored order every epoch (the
-    class-sorted order of ``DataConfig.unlabelled_order``). With "gaussian" all features are
-    real numbers, standardised with ``feature_mean`` and ``feature_std`` (D,) of the training
-    set, and used as they are. x_test is None when there is no test set (own data without one).
+    class-sorted or fixed order of ``DataConfig.unlabelled_order``). With "gaussian" all
+    features are real numbers, standardised with ``feature_mean`` and ``feature_std`` (D,) of
+    the training set, and used as they are. x_test is None when there is no test set (own
+    data without one).
     binarise False: Bernoulli data are used as grey levels in training too (the Bernoulli
     log-likelihood sum_d x_d log p_d + (1 - x_d) log(1 - p_d) holds for x_d in [0, 1]).
     """
@@ -82,6 +84,10 @@ def split_semi_supervised(
     unlabelled_rows = np.arange(len(train))
     if config.unlabelled_order == "class-sorted":  # class 0 first, then 1, ...; stable
         unlabelled_rows = np.argsort(train.labels, kind="stable")
+    elif config.unlabelled_order == "fixed":  # one permutation, drawn with the label seed
+        unlabelled_rows = np.random.default_rng(config.label_seed + FIXED_ORDER_SALT).permutation(
+            len(train)
+        )
     test_images = test_inputs(test.images, config.test_inputs)
     if config.unlabelled_batch > len(train):
         raise AdgmError(
@@ -172,10 +178,15 @@ def load_data(
                 f"{config.dataset} images are grey levels: use the Bernoulli likelihood"
             )
         return split_semi_supervised(train, test, config, n_classes=10, device=device)
+    if config.unlabelled_order == "class-sorted":
+        raise AdgmError(
+            "unlabelled_order='class-sorted' needs the labels of every training "
+            "image; it works with mnist and fashion-mnist only"
+        )
     if config.unlabelled_order != "shuffled":
         raise AdgmError(
-            f"unlabelled_order={config.unlabelled_order!r} needs the labels of every training "
-            "image; it works with mnist and fashion-mnist only"
+            f"unlabelled_order={config.unlabelled_order!r} is the authors' MNIST order; it works "
+            "with mnist and fashion-mnist only"
         )
     own = read_own_data(
         config.dataset, test_path=config.test_data, label_column=config.label_column
@@ -287,7 +298,7 @@ def epoch_batches(
     rank, world_size = shard
     if data.shuffle:
         order = torch.randperm(len(data.x_unlabelled), generator=generator).to(device)
-    else:  # the stored order, every epoch (the authors' paper-era code)
+    else:  # the stored order, every epoch (the authors' class-sorted or fixed order)
         order = torch.arange(len(data.x_unlabelled), device=device)
     order = order[rank::world_size]
     if noise_on_device is None:

@@ -117,76 +117,107 @@ def run_queue(
     The file is read again at every poll; a line (name, target) is taken once per call. With
     `copy_to`, each running run's small files are copied to copy_to/NAME at every poll.
     """
-    queue = Queue(queue_path)
-    running: dict[str, subprocess.Popen] = {}
-    taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
-    failed: set[str] = set()
-    paused: set[str] = set()  # interrupted by hand
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    stopping = False
-    copier = Copier(runs_dir, copy_to) if copy_to is not None else None
+    return QueueRunner(queue_path, runs_dir, parallel, poll, copy_to=copy_to).run()
 
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-        for process in running.values():
+
+class QueueRunner:
+    """One call of run_queue: the runs it started, took, paused and saw fail."""
+
+    def __init__(
+        self,
+        queue_path: Path,
+        runs_dir: Path,
+        parallel: int,
+        poll: float,
+        *,
+        copy_to: Path | None = None,
+    ):
+        self.queue, self.runs_dir, self.parallel, self.poll = (
+            Queue(queue_path),
+            runs_dir,
+            parallel,
+            poll,
+        )
+        self.running: dict[str, subprocess.Popen] = {}
+        self.taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
+        self.failed: set[str] = set()
+        self.paused: set[str] = set()  # interrupted by hand
+        self.environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.stopping = False
+        self.copier = Copier(runs_dir, copy_to) if copy_to is not None else None
+
+    def run(self) -> int:
+        """Start, watch and reap runs until none is waiting or running; the number that failed."""
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            lines = self.queue.runs()  # read once a poll
+            while (not self.stopping and self.waiting(lines)) or self.running:
+                self.start_runs(lines)
+                time.sleep(self.poll)
+                lines = self.queue.runs()
+                self.reap()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return len(self.failed)
+
+    def stop(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM to the queue: one Ctrl-C to each run, which checkpoints and ends."""
+        self.stopping = True
+        for process in self.running.values():
             process.send_signal(signal.SIGINT)
 
-    def waiting(lines: list[QueuedRun]) -> list[QueuedRun]:
+    def waiting(self, lines: list[QueuedRun]) -> list[QueuedRun]:
         """The lines still to take, in order, skipping runs that failed or were paused."""
+        skipped = self.failed | self.paused
         return [
             run
             for run in lines
-            if (run.name, run.target_epoch) not in taken and run.name not in failed | paused
+            if (run.name, run.target_epoch) not in self.taken and run.name not in skipped
         ]
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        lines = queue.runs()  # read once a poll
-        while (not stopping and waiting(lines)) or running:
-            while len(running) < parallel and not stopping:
-                run = next((run for run in waiting(lines) if run.name not in running), None)
-                if run is None:
-                    break
-                taken.add((run.name, run.target_epoch))
-                run_dir = runs_dir / run.name
-                done = last_epoch(run_dir)
-                if done >= run.target_epoch:
-                    continue
-                command = train_command(run, run_dir)
-                say(f"{run.name}: from epoch {done} to {run.target_epoch}")
-                with open(runs_dir / f"{run.name}.log", "a") as log:
-                    # Its own session: a terminal's Ctrl-C reaches the queue only, which passes
-                    # one on (a second would make the run abandon its step).
-                    running[run.name] = subprocess.Popen(
-                        command,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=environment,
-                        start_new_session=True,
-                    )
-            time.sleep(poll)
-            lines = queue.runs()
-            for name, process in list(running.items()):
-                finished = process.poll() is not None
-                if copier is not None:
-                    copier.copy(name)
-                if not finished:
-                    continue
-                del running[name]
-                if process.returncode == INTERRUPTED and not stopping:
-                    paused.add(name)  # Ctrl-C to the run alone: it waits for the next call
-                    at = last_epoch(runs_dir / name)
-                    say(f"{name}: interrupted at epoch {at}; not started again in this call")
-                elif process.returncode != 0 and not stopping:
-                    failed.add(name)  # nor its later lines
-                    say(f"{name}: exited with {process.returncode}; see {name}.log")
-                else:
-                    say(f"{name}: stopped at epoch {last_epoch(runs_dir / name)}")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return len(failed)
+    def start_runs(self, lines: list[QueuedRun]) -> None:
+        """Start the first waiting lines until `parallel` runs train (a line found done is taken
+        without starting anything)."""
+        while len(self.running) < self.parallel and not self.stopping:
+            run = next((r for r in self.waiting(lines) if r.name not in self.running), None)
+            if run is None:
+                return
+            self.taken.add((run.name, run.target_epoch))
+            run_dir = self.runs_dir / run.name
+            done = last_epoch(run_dir)
+            if done >= run.target_epoch:
+                continue
+            say(f"{run.name}: from epoch {done} to {run.target_epoch}")
+            with open(self.runs_dir / f"{run.name}.log", "a") as log:
+                # Its own session: a terminal's Ctrl-C reaches the queue only, which passes one
+                # on (a second would make the run abandon its step).
+                self.running[run.name] = subprocess.Popen(
+                    train_command(run, run_dir),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.environment,
+                    start_new_session=True,
+                )
+
+    def reap(self) -> None:
+        """Copy each running run's small files; say how each run that ended did."""
+        for name, process in list(self.running.items()):
+            finished = process.poll() is not None
+            if self.copier is not None:
+                self.copier.copy(name)
+            if not finished:
+                continue
+            del self.running[name]
+            if process.returncode == INTERRUPTED and not self.stopping:
+                self.paused.add(name)  # Ctrl-C to the run alone: it waits for the next call
+                at = last_epoch(self.runs_dir / name)
+                say(f"{name}: interrupted at epoch {at}; not started again in this call")
+            elif process.returncode != 0 and not self.stopping:
+                self.failed.add(name)  # nor its later lines
+                say(f"{name}: exited with {process.returncode}; see {name}.log")
+            else:
+                say(f"{name}: stopped at epoch {last_epoch(self.runs_dir / name)}")
 
 
 class Copier:

@@ -256,3 +256,26 @@ def test_a_run_from_the_authors_preset_trains_and_resume_refuses_a_preset(
     assert capsys.readouterr().err.strip() == (
         "adgm: error: --resume keeps the run's settings; --preset cannot be given with it"
     )
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path):
+    """`adgm summary ... | head`: the reader closes the pipe before adgm writes; adgm ends with
+    the shell's SIGPIPE status and no traceback."""
+    from adgm.config import RunConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(RunConfig().to_dict()))
+    rows = [{"epoch": e, "seconds": 1.0, "test_error": 0.5 / e} for e in range(1, 301)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adgm.cli", "summary", str(run), "--at", *map(str, range(1, 301))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # long before the command has imported what it needs to write
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141, stderr
+    assert stderr == ""

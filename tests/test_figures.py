@@ -300,7 +300,10 @@ def test_seeds_of_a_setting_are_drawn_as_their_mean_with_their_range_shaded():
     other = rows({5: 20.0, 10: 15.0, 15: 12.0})
     fig, ax = plt.subplots()
     draw_curves(ax, [("SDGM 1 MC", seeds), ("M2 1 MC", [other])], reference=False)
-    mean_line, single = ax.get_lines()
+    mean_line, went_on, single = ax.get_lines()
+    np.testing.assert_allclose(went_on.get_xdata(), [10, 15])  # the first seed, alone, thin
+    np.testing.assert_allclose(went_on.get_ydata(), [6, 4])
+    assert went_on.get_color() == mean_line.get_color() and went_on.get_label().startswith("_")
     np.testing.assert_allclose(mean_line.get_xdata(), [5, 10])  # epochs all three evaluated
     np.testing.assert_allclose(mean_line.get_ydata(), [np.mean([9, 7, 8]), np.mean([6, 5, 7])])
     assert mean_line.get_label() == "SDGM 1 MC (3 seeds: mean, range shaded)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             "adgm: interrupted; the last checkpoint is kept (resume with --resume)", file=sys.stderr
         )
         return 130
+    except BrokenPipeError:  # whoever read stdout stopped (`adgm summary ... | head`)
+        _discard_stdout()
+        return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as exc:
         from adgm.train import TrainingInterrupted
 
@@ -44,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"adgm: interrupted: {exc} (continue with --resume)", file=sys.stderr)
         return 130
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

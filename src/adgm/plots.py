@@ -89,6 +89,17 @@ def seed_band(
     return epochs, [math.fsum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
 
 
+def _beyond(runs: Sequence[list[dict]], last_shared: int) -> list[list[tuple[int, float]]]:
+    """Each run's (epoch, test error %) points from the last epoch all runs share onwards, for
+    the runs evaluated past it."""
+    points = [sorted(errors_by_epoch(rows).items()) for rows in runs]
+    return [
+        [(e, v) for e, v in run if e >= last_shared]
+        for run in points
+        if run and run[-1][0] > last_shared
+    ]
+
+
 def plot_curves(
     curves: Sequence[tuple[str, Sequence[list[dict]]]], path: Path, *, reference: bool = False
 ) -> Path:
@@ -96,7 +107,8 @@ def plot_curves(
 
     A curve of one run is its test errors; a curve of several runs (seeds of one setting) is
     their mean over the epochs all of them evaluated, with the range from the lowest to the
-    highest shaded. reference: also the authors' training log (adgm.reference) as a dashed
+    highest shaded, and beyond the last of those epochs each run that went on, alone, as a thin
+    line of the same colour. reference: also the authors' training log (adgm.reference) as a dashed
     black line, up to the last epoch of the runs.
     """
     fig, ax = _pyplot().subplots(figsize=(6, 4))
@@ -123,11 +135,13 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
         (line,) = ax.plot(epochs, mean, label=label, marker="." if len(epochs) < 30 else None)
         if len(runs) > 1:
             ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+            for later in _beyond(runs, epochs[-1]):  # runs that went on: alone, thin
+                ax.plot(*zip(*later), color=line.get_color(), linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%), 100 samples of a")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
 
 
 @torch.no_grad()

@@ -132,12 +132,8 @@ class QueueRunner:
         *,
         copy_to: Path | None = None,
     ):
-        self.queue, self.runs_dir, self.parallel, self.poll = (
-            Queue(queue_path),
-            runs_dir,
-            parallel,
-            poll,
-        )
+        self.queue = Queue(queue_path)
+        self.runs_dir, self.parallel, self.poll = runs_dir, parallel, poll
         self.running: dict[str, subprocess.Popen] = {}
         self.taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
         self.failed: set[str] = set()

@@ -142,7 +142,8 @@ def _add_plot(commands) -> None:
         "--group-seeds",
         action="store_true",
         help="draw the runs of one setting that differ only in their seeds as one line, their "
-        "mean, with their range shaded (over the epochs all of them evaluated)",
+        "mean, with their range shaded, over the epochs all of them evaluated (the runs that "
+        "went further go on alone, as thin lines)",
     )
     curves.set_defaults(handler=run_plot_curves)
     units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")

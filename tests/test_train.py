@@ -496,11 +496,13 @@ def test_a_gpu_runs_generator_state_goes_into_the_checkpoint_and_back(tmp_path, 
     config, data = tiny_run(epochs=1)
     trainer = Trainer(config, tmp_path, data)
     trainer.start()
-    trainer.device = torch.device("cuda")  # as if it trained on a GPU
+    # As if it trained on a GPU: the loop's device decides whether the checkpoint holds the
+    # GPU generator's state (its optimiser and Ctrl-C agreement keep the CPU, unused here).
+    trainer.loop.device = torch.device("cuda")
     trainer.save()
     assert torch.equal(load_latest_checkpoint(tmp_path)["rng"]["cuda"], gpu_state)
     trainer.release_lock()
     resumed = Trainer(config, tmp_path, data)
-    resumed.device = torch.device("cuda")
+    resumed.loop.device = torch.device("cuda")
     resumed.resume()
     assert torch.equal(restored["state"], gpu_state)

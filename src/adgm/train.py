@@ -17,8 +17,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from adgm.checkpoint import FOLDER, load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.cpu import denormals_flushed
@@ -79,13 +77,7 @@ class Trainer:
     step = property(lambda self: self.loop.step)
     group = property(lambda self: self.loop.group)
 
-    @property
-    def device(self) -> torch.device:
-        return self.loop.device
-
-    @device.setter
-    def device(self, value: torch.device) -> None:
-        self.loop.device = value
+    device = property(lambda self: self.loop.device)
 
     @property
     def stop_requested(self) -> bool:

@@ -316,6 +316,12 @@ def test_seeds_of_a_setting_are_drawn_as_their_mean_with_their_range_shaded():
     assert corners <= {(5, 7), (5, 9), (10, 5), (10, 7), (5, 8), (10, 6)}  # nothing outside
     plt.close(fig)
     fig, ax = plt.subplots()
+    long = "ADGM 1 MC, q(a|x) frozen, bf16, class-sorted, mean-log, alpha 1200, grey test images"
+    draw_curves(ax, [(long, [other])], reference=False)
+    (wrapped,) = ax.get_lines()  # a long label takes several legend lines, every word kept
+    assert "\n" in wrapped.get_label() and wrapped.get_label().replace("\n", " ") == long
+    plt.close(fig)
+    fig, ax = plt.subplots()
     with pytest.raises(AdgmError, match="share no evaluated epoch"):
         draw_curves(ax, [("SDGM 1 MC", [rows({5: 9.0}), rows({10: 6.0})])], reference=False)
     plt.close(fig)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+LEGEND_WIDTH = 60  # characters a legend line of plot_curves holds before it wraps
 ORDER_NOTES = {"class-sorted": "class-sorted", "fixed": "fixed order"}
 
 
@@ -132,6 +134,7 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
             raise AdgmError(f"run {label!r} has no test-error measurements yet")
         if len(runs) > 1:
             label = f"{label} ({len(runs)} seeds: mean, range shaded)"
+        label = textwrap.fill(label, LEGEND_WIDTH)  # a long setting takes several lines
         (line,) = ax.plot(epochs, mean, label=label, marker="." if len(epochs) < 30 else None)
         if len(runs) > 1:
             ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)

@@ -81,20 +81,19 @@ def errors_by_epoch(rows: list[dict]) -> dict[int, float]:
 
 
 def seed_band(
-    members: Sequence[list[dict]],
+    tested: Sequence[dict[int, float]],
 ) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Several runs of one setting as one curve: over the epochs every run evaluated, the
-    epochs and the mean, lowest and highest test error (%) of the runs at each."""
-    tested = [errors_by_epoch(rows) for rows in members]
+    """Several runs of one setting (each run's errors_by_epoch) as one curve: over the epochs
+    every run evaluated, the epochs and the mean, lowest and highest test error (%) at each."""
     epochs = sorted(set.intersection(*(set(t) for t in tested)))
     at = [[t[e] for t in tested] for e in epochs]
     return epochs, [math.fsum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
 
 
-def _beyond(runs: Sequence[list[dict]], last_shared: int) -> list[list[tuple[int, float]]]:
+def _beyond(tested: Sequence[dict[int, float]], last_shared: int) -> list[list[tuple[int, float]]]:
     """Each run's (epoch, test error %) points from the last epoch all runs share onwards, for
     the runs evaluated past it."""
-    points = [sorted(errors_by_epoch(rows).items()) for rows in runs]
+    points = [sorted(errors.items()) for errors in tested]
     return [
         [(e, v) for e, v in run if e >= last_shared]
         for run in points
@@ -127,7 +126,8 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
         epochs, errors = zip(*points)
         ax.plot(epochs, errors, "k--", marker=".", label=AUTHORS_LOG_LABEL)
     for label, runs in curves:
-        epochs, mean, low, high = seed_band(runs)
+        tested = [errors_by_epoch(rows) for rows in runs]
+        epochs, mean, low, high = seed_band(tested)
         if not epochs:
             if len(runs) > 1:
                 raise AdgmError(f"the runs of {label!r} share no evaluated epoch")
@@ -138,7 +138,7 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
         (line,) = ax.plot(epochs, mean, label=label, marker="." if len(epochs) < 30 else None)
         if len(runs) > 1:
             ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-            for later in _beyond(runs, epochs[-1]):  # runs that went on: alone, thin
+            for later in _beyond(tested, epochs[-1]):  # runs that went on: alone, thin
                 ax.plot(*zip(*later), color=line.get_color(), linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")

@@ -381,3 +381,24 @@ def test_machine_note_gives_each_stretch_of_epochs_its_machine():
     assert machine_note("back", back, 20) == (
         "back (epochs 1-20 on Intel Xeon, 2 cores, 1 thread, torch 2.14.1)"
     )
+
+
+def test_a_legend_of_many_lines_goes_beside_the_axes_and_a_short_one_stays_inside(tmp_path):
+    from PIL import Image
+
+    from adgm.plots import LEGEND_INSIDE_LINES, plot_curves
+
+    def rows(errors):
+        return [{"epoch": e, "test_error": v / 100} for e, v in errors.items()]
+
+    def width_of(curves):
+        figure = plot_curves(curves, tmp_path / "curves.png", reference=True)
+        with Image.open(figure) as image:
+            return image.size[0]
+
+    long = "ADGM 1 MC, q(a|x) frozen, bf16, class-sorted, mean-log, alpha 1200, grey test images"
+    few = [("M2 1 MC", [rows({5: 20.0, 10: 15.0})]), ("SDGM 1 MC", [rows({5: 9.0, 10: 6.0})])]
+    many = [(f"{long}, run {i}", [rows({5: 10.0 + i, 10: 5.0 + i})]) for i in range(5)]
+    assert 5 * 2 > LEGEND_INSIDE_LINES  # each long label wraps to at least two lines
+    assert width_of(few) == 6 * 120  # the figure as it always was: 6 inches at 120 dpi
+    assert width_of(many) > 6 * 120 * 1.5  # widened for a legend to the right of the axes

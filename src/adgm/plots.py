@@ -41,6 +41,7 @@ def _save(fig, path: Path) -> Path:
 
 
 LEGEND_WIDTH = 60  # characters a legend line of plot_curves holds before it wraps
+LEGEND_INSIDE_LINES = 8  # a legend of more lines goes beside the axes, where it hides no curve
 ORDER_NOTES = {"class-sorted": "class-sorted", "fixed": "fixed order"}
 
 
@@ -114,6 +115,10 @@ def plot_curves(
     """
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     draw_curves(ax, curves, reference=reference)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    if sum(label.count("\n") + 1 for label in labels) > LEGEND_INSIDE_LINES:
+        fig.set_figwidth(6 + 0.1 * LEGEND_WIDTH)  # the axes keep their width; the legend its own
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
-# 10 MC training runs on a GPU inside a fixed wall-clock budget, with the checks that go with them:
+# The 10 MC runs on a GPU inside a fixed wall-clock budget, with the checks that go with them:
 #   1. a 20-step smoke run of a 10 MC ADGM (the script stops there if training fails on the device);
 #   2. step times of every model, 1 and 10 MC, fp32 and bf16 (benchmarks/step_time.py), alone;
-#   3. the 10 MC runs below, side by side, each stopped as Ctrl-C stops it (a checkpoint at the
-#      step it reached) when BUDGET seconds have passed since the script began; beside them, the
-#      exact-resume check on the device (benchmarks/resume_check.py, short).
-# Writes to $OUT: session.log, step_time.jsonl, runs.tar.gz (each run's folder without its
-# checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl, train.log) and the latest
-# checkpoint of the first run, split into 15 MB parts (checkpoint.part-aa, -ab, ...; rejoin with
-# `cat checkpoint.part-* > FILE.pt`), so that run can be resumed elsewhere with `--resume`.
+#   3. the runs of QUEUE (default docs/runs/queue-gpu.txt), PARALLEL (default 3) at a time, by
+#      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE`; when
+#      BUDGET seconds (default 500) have passed since the script began, the queue is stopped as
+#      Ctrl-C stops it: each run writes a checkpoint at the step it reached. A run folder already
+#      in RUNS (carried there with its checkpoint) is resumed. Beside them, the exact-resume check
+#      on the device (benchmarks/resume_check.py, short).
+# Writes to $OUT: session.log, step_time.jsonl, runs.tar.gz (every run folder without its
+# checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and RUNS/NAME.log) and the
+# latest checkpoint of the queue's first run, split into 15 MB parts (checkpoint.part-aa, -ab, ...,
+# its file name in checkpoint.name): at most 8 files, as the GPU machine hands back.
 # Needs MNIST in $ADGM_DATA_DIR and python3 with torch, numpy and tqdm; adgm is taken from src/.
 #
-#   OUT=gpu ADGM_DATA_DIR=.mnist BUDGET=500 bash benchmarks/gpu_runs.sh # on the GPU
-#   OUT=/tmp/g BUDGET=150 bash benchmarks/gpu_runs.sh cpu 5             # smoke test on a CPU
+#   OUT=gpu ADGM_DATA_DIR=.mnist bash benchmarks/gpu_runs.sh              # on the GPU
+#   OUT=/tmp/g BUDGET=150 RUNS=/tmp/g-runs bash benchmarks/gpu_runs.sh cpu 5   # smoke test on a CPU
+#
+# To continue the first run next time, put its folder back, checkpoint and all, in RUNS:
+#   mkdir -p .gpuruns/NAME && tar xzf gpu/runs.tar.gz -C .gpuruns NAME
+#   mkdir -p .gpuruns/NAME/checkpoints && cat gpu/checkpoint.part-* > .gpuruns/NAME/checkpoints/$(cat gpu/checkpoint.name)
+#   cat gpu/checkpoint.name > .gpuruns/NAME/checkpoints/latest
+# (.gpuruns/ and .mnist/ ignored by git, carried to the GPU machine with the working tree).
 set -uo pipefail
 device=${1:-cuda}
 steps=${2:-}  # cut each epoch to this many steps (a smoke test); empty: whole epochs
-budget=${BUDGET:-540}
+budget=${BUDGET:-500}
+queue=${QUEUE:-docs/runs/queue-gpu.txt}
+parallel=${PARALLEL:-3}
 out=${OUT:-gpu-runs}
-mkdir -p "$out"
+runs=${RUNS:-.gpuruns}
+mkdir -p "$out" "$runs"
 out=$(cd "$out" && pwd)
-runs=$(mktemp -d)
+runs=$(cd "$runs" && pwd)
+scratch=$(mktemp -d)
 began=$SECONDS
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-cut=()
-[ -n "$steps" ] && cut=(--max-steps-per-epoch "$steps" --test-subset 500)
-# NAME and flags of each run; the first one's checkpoint comes back.
-names=(adgm-authors-2015-10mc-bf16 sdgm-10mc-bf16 adgm-10mc-bf16)
-flags=("--preset authors-2015" "--model sdgm" "--model adgm")
+extra="--device $device"
+[ -n "$steps" ] && extra="$extra --max-steps-per-epoch $steps --test-subset 500"
 
 {
   echo "== machine ($(date -u +%F' '%T) UTC)"
@@ -38,57 +48,53 @@ flags=("--preset authors-2015" "--model sdgm" "--model adgm")
   echo "== smoke run"
   if ! timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
     --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" \
-    --out "$runs/smoke" > "$runs/smoke.log" 2>&1; then
-    tail -n 30 "$runs/smoke.log"
+    --out "$scratch/smoke" > "$scratch/smoke.log" 2>&1; then
+    tail -n 30 "$scratch/smoke.log"
     echo "smoke run failed: stopping"
     exit 1
   fi
-  tail -n 2 "$runs/smoke.log"
+  tail -n 2 "$scratch/smoke.log"
 
   echo "== step times (alone on the device)"
   if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
   timeout 120 python3 benchmarks/step_time.py --device "$device" "${timing[@]}" --json \
     | tee "$out/step_time.jsonl"
 
-  left=$((budget - (SECONDS - began) - 25))
-  echo "== 10 MC runs side by side for ${left} s"
-  pids=()
-  for i in "${!names[@]}"; do
-    name=${names[$i]}
-    # shellcheck disable=SC2086  # the flags are words on purpose
-    timeout -s INT -k 60 "$left" python3 -m adgm.cli train ${flags[$i]} --mc-samples 10 \
-      --precision bf16 --epochs 300 --eval-every 5 --device "$device" "${cut[@]}" \
-      --out "$runs/$name" > "$runs/$name.train.log" 2>&1 &
-    pids+=($!)
-  done
+  # The queue's lines with --device (and a smoke test's cut), comments dropped.
+  awk -v extra="$extra" '!/^[[:space:]]*(#|$)/ { print $0, extra }' "$queue" > "$scratch/queue.txt"
+  first=$(awk 'NR == 1 { print $1 }' "$scratch/queue.txt")
+  left=$((budget - (SECONDS - began) - 30))
+  echo "== the queue ($(grep -c . "$scratch/queue.txt") runs, $parallel at a time) for ${left} s"
+  timeout -s INT -k 90 "$left" python3 scripts/run_queue.py "$scratch/queue.txt" \
+    --runs-dir "$runs" --parallel "$parallel" &
+  queue_pid=$!
   if [ -n "$steps" ]; then short=(--steps "$steps" --stop-step 2 --test-subset 500); else short=(--steps 30 --stop-step 11); fi
   timeout $((left - 10)) python3 benchmarks/resume_check.py --device "$device" --precision bf16 \
     "${short[@]}" || echo "resume check exited with status $?"
-  for pid in "${pids[@]}"; do wait "$pid"; echo "run exited with status $?"; done
+  wait "$queue_pid"
+  echo "queue exited with status $?"
 
-  echo "== results"
-  for name in "${names[@]}"; do
-    cp "$runs/$name.train.log" "$runs/$name/train.log" 2>/dev/null
-    python3 - "$runs/$name" "$name" <<'PY'
+  echo "== results (test error at each evaluation)"
+  for folder in "$runs"/*/; do
+    python3 - "$folder" <<'PY'
 import json, pathlib, sys
-folder, name = sys.argv[1:3]
-path = pathlib.Path(folder) / "metrics.jsonl"
+folder = pathlib.Path(sys.argv[1])
+path = folder / "metrics.jsonl"
 rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
-if not rows:
-    print(f"{name}: no metrics")
-for r in rows:
-    test = f", test error {100 * r['test_error']:.2f}% in {r['eval_seconds']:.1f} s" if "test_error" in r else ""
-    print(f"{name} epoch {r['epoch']}: {r['seconds']:.2f} s ({r['steps_per_s']:.1f} steps/s){test}")
+tested = [f"{r['epoch']}: {100 * r['test_error']:.2f}%" for r in rows if "test_error" in r]
+seconds = sorted(r["seconds"] for r in rows)
+median = f", median {seconds[len(seconds) // 2]:.2f} s an epoch" if seconds else ""
+print(f"{folder.name}: {len(rows)} epochs{median}; " + (", ".join(tested) or "no evaluation"))
 PY
   done
-  (cd "$runs" && tar --exclude=checkpoints -czf "$out/runs.tar.gz" "${names[@]}")
-  first="$runs/${names[0]}/checkpoints"
-  if [ -f "$first/latest" ]; then
-    latest=$(cat "$first/latest")
-    echo "checkpoint of ${names[0]}: $latest ($(stat -c %s "$first/$latest") bytes)"
-    split -b 15M "$first/$latest" "$out/checkpoint.part-"
+  (cd "$runs" && tar --exclude=checkpoints --exclude=lock -czf "$out/runs.tar.gz" .)
+  checkpoints="$runs/$first/checkpoints"
+  if [ -f "$checkpoints/latest" ]; then
+    latest=$(cat "$checkpoints/latest")
+    echo "checkpoint of $first: $latest ($(stat -c %s "$checkpoints/$latest") bytes)"
+    split -b 15M "$checkpoints/$latest" "$out/checkpoint.part-"
     echo "$latest" > "$out/checkpoint.name"
   fi
   echo "== done after $((SECONDS - began)) s"
 } 2>&1 | tee "$out/session.log"
-rm -rf "$runs"
+rm -rf "$scratch"

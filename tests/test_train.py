@@ -506,3 +506,26 @@ def test_a_gpu_runs_generator_state_goes_into_the_checkpoint_and_back(tmp_path, 
     resumed.loop.device = torch.device("cuda")
     resumed.resume()
     assert torch.equal(restored["state"], gpu_state)
+
+
+def test_an_epoch_tally_gives_each_terms_mean_and_keeps_only_the_clocked_seconds(monkeypatch):
+    from adgm import epoch_tally
+
+    now = [100.0]  # a clock the test moves by hand
+    monkeypatch.setattr(epoch_tally.time, "perf_counter", lambda: now[0])
+    tally = epoch_tally.EpochTally()
+    tally.start_clock()
+    now[0] += 2.0
+    tally.keep(torch.tensor([6.0, 3.0, 0.3, 3.0]))  # after 3 steps: a checkpoint
+    saved = tally.state_dict()
+    now[0] += 50.0  # the run was stopped: not the epoch's time
+    resumed = epoch_tally.EpochTally()
+    resumed.load_state_dict(saved)
+    resumed.start_clock()
+    now[0] += 1.0
+    resumed.keep(torch.tensor([10.0, 4.0, 0.4, 6.0]))  # after 4 steps in all
+    row = resumed.close(4)
+    assert row == pytest.approx(
+        {"J": 2.5, "L": 1.0, "clf": 0.1, "U": 1.5, "seconds": 3.0, "steps_per_s": 4 / 3.0}
+    )
+    assert resumed.sums.tolist() == [0.0] * 4 and resumed.seconds == 0.0  # the next epoch's

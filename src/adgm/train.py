@@ -31,6 +31,7 @@ from adgm.training_loop import (
     TrainingDiverged,
     TrainingInterrupted,
     TrainingLoop,
+    fitted_to_data,
     learning_rate,
     resolve_device,
 )
@@ -116,7 +117,7 @@ class Trainer:
                 self.folder.truncate_metrics(0)
             return
         # Settings added to adgm after the checkpoint was written take their defaults.
-        stored = self.loop.fitted_to_data(RunConfig.from_dict(state.get("config", {})))
+        stored = fitted_to_data(RunConfig.from_dict(state.get("config", {})), self.loop.data)
         if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "

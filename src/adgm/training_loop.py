@@ -2,7 +2,7 @@
 
 One ``TrainingLoop`` trains one model on one data set in memory. Its state beyond the model and
 optimiser: ``epoch`` (epochs completed), ``step`` (steps done in the current epoch), the batch
-generator's state at the start of the current epoch and the epoch's partial sums, all in
+generator's state at the start of the current epoch and the epoch's tally (adgm.epoch_tally), all in
 ``state_dict()``, so a run continues exactly from any step: the steps already done in the epoch
 are replayed by the batch generator (cheap: it only draws random numbers) and skipped. Writing
 that state anywhere is the caller's business (``adgm.train.Trainer`` with an
@@ -13,7 +13,6 @@ function of the epoch, lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it n
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from adgm.config import RunConfig
 from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
 from adgm.devices import resolve_device
 from adgm.distributed import join_process_group, local_device
+from adgm.epoch_tally import EpochTally
 from adgm.errors import AdgmError
 from adgm.evaluate import evaluate_held_out
 from adgm.models import build_model
@@ -49,6 +49,20 @@ def learning_rate(config: RunConfig, epoch: int) -> float:
     return train.lr * train.lr_decay ** (epoch // train.lr_decay_every)
 
 
+def fitted_to_data(config: RunConfig, data: SemiSupervisedData) -> RunConfig:
+    """`config` with what the data decide: x_dim, n_classes, the likelihood ("auto" resolved)
+    and batch sizes (at most every label, at most every unlabelled point)."""
+    model = replace(
+        config.model, x_dim=data.x_dim, n_classes=data.n_classes, likelihood=data.likelihood
+    )
+    batches = replace(
+        config.data,
+        labelled_batch=min(config.data.labelled_batch, len(data.y_labelled)),
+        unlabelled_batch=min(config.data.unlabelled_batch, len(data.x_unlabelled)),
+    )
+    return replace(config, data=batches, model=model)
+
+
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
 
@@ -63,7 +77,7 @@ class TrainingLoop:
         self.data = data or load_data(
             config.data, likelihood=config.model.likelihood, device=str(self.device)
         )
-        self.config = self.fitted_to_data(config)
+        self.config = fitted_to_data(config, self.data)
         model_config = self.config.model
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)
@@ -86,30 +100,12 @@ class TrainingLoop:
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed in the current epoch
         self.epoch_start_rng = self.batch_generator.get_state()
-        self.partial = torch.zeros(4)  # the epoch so far: sums of J, L, clf and U
-        self.partial_seconds = 0.0
-        self._clock_start = time.perf_counter()  # training time since then is not yet kept
+        self.tally = EpochTally()  # the epoch so far: sums of its loss terms, its seconds
         self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
         # Ctrl-C (agreed by every rank) and checkpoint_every_minutes.
         self.pausing = Pausing(self.group, self.device, train.checkpoint_every_minutes)
         # Said when a step diverges; the run folder, where there is one, says which checkpoint.
         self.divergence_note = "no weight was changed by it"
-
-    def fitted_to_data(self, config: RunConfig) -> RunConfig:
-        """`config` with what the data decide: x_dim, n_classes, the likelihood ("auto"
-        resolved) and batch sizes (at most every label, at most every unlabelled point)."""
-        model = replace(
-            config.model,
-            x_dim=self.data.x_dim,
-            n_classes=self.data.n_classes,
-            likelihood=self.data.likelihood,
-        )
-        data = replace(
-            config.data,
-            labelled_batch=min(config.data.labelled_batch, len(self.data.y_labelled)),
-            unlabelled_batch=min(config.data.unlabelled_batch, len(self.data.x_unlabelled)),
-        )
-        return replace(config, data=data, model=model)
 
     def _seed_noise_per_rank(self, salt: int) -> None:
         """Several processes: each draws its own Monte Carlo noise (one process: unchanged)."""
@@ -128,8 +124,7 @@ class TrainingLoop:
             "epoch": self.epoch,
             "step": self.step,
             "alpha": self.alpha,
-            "partial": self.partial,
-            "partial_seconds": self.partial_seconds,
+            **self.tally.state_dict(),
             "lr_scale": self.lr_scale,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -154,7 +149,7 @@ class TrainingLoop:
         self.batch_generator.set_state(state["rng"]["batches"])
         self.epoch_start_rng = state["rng"]["epoch_start"]
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.partial, self.partial_seconds = state["partial"], float(state["partial_seconds"])
+        self.tally.load_state_dict(state)
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self._seed_noise_per_rank(self.epoch * 100_003 + self.step)
 
@@ -200,7 +195,7 @@ class TrainingLoop:
         n_steps = self.steps_per_epoch()
         # Running sums continue from the checkpoint, in the same order as an uninterrupted run;
         # they stay on the device (no sync per step).
-        totals = self.partial.to(self.device)  # (4,): sums of J, L, clf and U
+        totals = self.tally.sums.to(self.device)  # (4,): sums of J, L, clf and U
         bar = tqdm(
             self._epoch_batches(n_steps),
             total=n_steps,
@@ -210,13 +205,13 @@ class TrainingLoop:
             disable=None if self.group.rank == 0 else True,  # one bar under torchrun
             file=sys.stderr,
         )
-        self._clock_start = time.perf_counter()
+        self.tally.start_clock()
         for x_l, y_l, x_u in bar:
             terms = self.step_once(x_l, y_l, x_u, number=self.step + 1)
             totals += torch.stack([t.detach().float() for t in terms])
             self.step += 1
             self._checkpoint_within_epoch(n_steps, totals, checkpoint)
-        self._keep_partial(totals)
+        self.tally.keep(totals)
         return self._finish_epoch(n_steps)
 
     def _checkpoint_within_epoch(
@@ -234,7 +229,7 @@ class TrainingLoop:
         if self.step == n_steps:  # the epoch's end: its row and checkpoint are the caller's
             return
         if stop:
-            self._keep_partial(totals)
+            self.tally.keep(totals)
             path = checkpoint() if checkpoint is not None else None
             raise TrainingInterrupted(
                 f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint {path}"
@@ -242,34 +237,16 @@ class TrainingLoop:
         if checkpoint is None or not self.pausing.checkpoint_due():
             return
         self.check_divergence()  # a checkpoint is only written after a check
-        self._keep_partial(totals)
+        self.tally.keep(totals)
         checkpoint()  # its write time is not the epoch's: the clock restarts after it
-        self._clock_start = time.perf_counter()
+        self.tally.start_clock()
 
     def _finish_epoch(self, n_steps: int) -> dict[str, float]:
         """Close the epoch: its metrics row (mean terms over its steps, lr, time) and the
         position at the start of the next one."""
-        loss, labelled, classification, unlabelled = (self.partial / n_steps).tolist()
-        seconds = self.partial_seconds
+        terms = self.tally.close(n_steps)
         self.epoch, self.step = self.epoch + 1, 0
-        self.partial, self.partial_seconds = torch.zeros(4), 0.0
-        return {
-            "epoch": self.epoch,
-            "J": loss,
-            "L": labelled,
-            "clf": classification,
-            "U": unlabelled,
-            "lr": self.optimisation.lr,
-            "seconds": seconds,
-            "steps_per_s": n_steps / seconds,
-        }
-
-    def _keep_partial(self, totals: torch.Tensor) -> None:
-        """The epoch so far into `partial` (sums of J, L, clf, U) and `partial_seconds` (the
-        training time since the clock last started; the caller restarts it where training goes
-        on)."""
-        self.partial = totals.cpu()
-        self.partial_seconds += time.perf_counter() - self._clock_start
+        return {"epoch": self.epoch, **terms, "lr": self.optimisation.lr}
 
     def step_once(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
         """Step `number` (from 1) of the epoch (adgm.optimisation.OptimisationStep); its terms."""

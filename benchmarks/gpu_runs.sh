@@ -7,7 +7,8 @@
 #      BUDGET seconds (default 500) have passed since the script began, the queue is stopped as
 #      Ctrl-C stops it: each run writes a checkpoint at the step it reached. A run folder already
 #      in RUNS (carried there with its checkpoint) is resumed. Beside them, the exact-resume check
-#      on the device (benchmarks/resume_check.py, short).
+#      on the device (benchmarks/resume_check.py, short), with torch's own kernels and then with
+#      deterministic ones only.
 # Writes to $OUT: session.log, step_time.jsonl, runs.tar.gz (every run folder without its
 # checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and RUNS/NAME.log) and the
 # latest checkpoint of the queue's first run, split into 15 MB parts (checkpoint.part-aa, -ab, ...,
@@ -69,8 +70,10 @@ extra="--device $device"
     --runs-dir "$runs" --parallel "$parallel" &
   queue_pid=$!
   if [ -n "$steps" ]; then short=(--steps "$steps" --stop-step 2 --test-subset 500); else short=(--steps 30 --stop-step 11); fi
-  timeout $((left - 10)) python3 benchmarks/resume_check.py --device "$device" --precision bf16 \
-    "${short[@]}" || echo "resume check exited with status $?"
+  for kernels in "" --deterministic; do  # are the device's run-to-run differences torch's kernels?
+    timeout $(((left - 10) / 2)) python3 benchmarks/resume_check.py --device "$device" \
+      --precision bf16 "${short[@]}" $kernels || echo "resume check exited with status $?"
+  done
   wait "$queue_pid"
   echo "queue exited with status $?"
 

@@ -1,0 +1,137 @@
+"""Test error at points within an epoch: how an unshuffled data order shows in a run's error.
+
+Loads a run's latest checkpoint (taken at the end of an epoch) and trains on from it in memory
+for --epochs epochs exactly as the run would (same batches, same noise: each evaluation puts the
+random state back as it found it; the run folder is not touched). Every --every steps it
+evaluates the test error with --samples samples of `a` and the error on each class's test
+images. With the class-sorted order (`--unlabelled-order class-sorted`, the authors' paper-era
+code) each line also says which classes the last --every unlabelled half-batches held. Prints
+one line per evaluation; --json writes the rows too.
+
+    python benchmarks/epoch_phase.py ../runs/sdgm-1mc-bf16-class-sorted --every 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adgm.checkpoint import load_latest_checkpoint
+from adgm.data import load_mnist
+from adgm.evaluate import predict_proba
+from adgm.run_folder import load_run_config
+from adgm.training_loop import TrainingLoop
+
+
+def class_errors(loop: TrainingLoop, n_samples: int) -> tuple[float, list[float]]:
+    """Test error and the error on each class's test images (fractions); the random state is
+    left as it was, so training goes on as without the evaluation."""
+    data = loop.data
+    random_state = torch.get_rng_state()
+    predicted = predict_proba(loop.model, data.x_test, n_samples=n_samples).argmax(-1)
+    torch.set_rng_state(random_state)
+    wrong = (predicted != data.y_test).float()
+    per_class = [wrong[data.y_test == k].mean().item() for k in range(data.n_classes)]
+    return wrong.mean().item(), per_class
+
+
+def classes_of_steps(loop: TrainingLoop, first: int, last: int) -> list[int]:
+    """The classes of the unlabelled rows of steps first..last (1-based) of a class-sorted epoch
+    (MNIST's training labels, sorted as the run sorts them); [] for another order."""
+    if loop.config.data.unlabelled_order != "class-sorted" or last < first:
+        return []
+    train, _ = load_mnist(loop.config.data.data_dir, download=False)
+    ordered = np.sort(train.labels, kind="stable")
+    batch = loop.config.data.unlabelled_batch
+    return np.unique(ordered[(first - 1) * batch : last * batch]).tolist()
+
+
+def recency_effect(rows: list[dict]) -> tuple[list[tuple[float, float]], float]:
+    """Per class: its mean test error at the evaluations just after steps that held its images,
+    and at the others (in %); and the mean over classes of the difference."""
+    by_class = []
+    for k in range(len(rows[0]["class_errors"])):
+        recent = [100 * r["class_errors"][k] for r in rows if k in r["last_classes"]]
+        other = [100 * r["class_errors"][k] for r in rows[1:] if k not in r["last_classes"]]
+        if recent and other:
+            by_class.append((float(np.mean(recent)), float(np.mean(other))))
+    return by_class, float(np.mean([recent - other for recent, other in by_class]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--every", type=int, default=60, help="steps between evaluations")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs to train on")
+    parser.add_argument("--samples", type=int, default=100, help="samples of a per evaluation")
+    parser.add_argument("--json", type=Path, help="also write the rows here, one JSON a line")
+    args = parser.parse_args()
+    config = load_run_config(args.run_dir)
+    state = load_latest_checkpoint(args.run_dir)
+    loop = TrainingLoop(config)
+    loop.load_state_dict(state)
+    if loop.step != 0:
+        sys.exit(f"epoch_phase: the latest checkpoint of {args.run_dir} is within an epoch")
+    rows = []
+
+    def report() -> None:  # the weights after step loop.step of epoch loop.epoch + 1
+        error, per_class = class_errors(loop, args.samples)
+        first = max(1, loop.step - args.every + 1)
+        row = {
+            "epoch": loop.epoch + 1,
+            "step": loop.step,
+            "last_classes": classes_of_steps(loop, first, loop.step),
+            "test_error": error,
+            "class_errors": per_class,
+        }
+        rows.append(row)
+        worst = int(np.argmax(per_class))
+        seen = ",".join(map(str, row["last_classes"])) or "-"
+        print(
+            f"epoch {loop.epoch + 1} step {loop.step:4d} (classes {seen}): "
+            f"test error {100 * error:.2f}%, worst class {worst} {100 * per_class[worst]:.1f}%",
+            flush=True,
+        )
+
+    report()  # the end of the checkpoint's epoch
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        loop.optimisation.set_lr(loop.current_lr())
+        loop.model.train()
+        n_steps = loop.steps_per_epoch()
+        for x_l, y_l, x_u in loop._epoch_batches(n_steps):
+            loop.step_once(x_l, y_l, x_u, number=loop.step + 1)
+            loop.step += 1
+            if loop.step % args.every == 0 or loop.step == n_steps:
+                loop.check_divergence()
+                report()
+                loop.model.train()
+        loop.epoch, loop.step = loop.epoch + 1, 0
+    errors = [100 * r["test_error"] for r in rows]
+    by_class = 100 * np.array([r["class_errors"] for r in rows])  # (evaluations, classes)
+    print(
+        f"{len(rows)} evaluations over {args.epochs} epoch(s) in {time.perf_counter() - start:.0f}"
+        f" s: test error {min(errors):.2f}-{max(errors):.2f}% "
+        f"(mean {np.mean(errors):.2f}, sd {np.std(errors, ddof=1):.2f}); each class's error "
+        f"varies with sd {by_class.std(axis=0, ddof=1).mean():.2f} points (mean over classes)"
+    )
+    if rows[-1]["last_classes"]:
+        by_class, difference = recency_effect(rows)
+        print(
+            f"class by class, the error just after its images against the other evaluations: "
+            f"{difference:+.2f} points on average; "
+            + ", ".join(f"{k}: {a:.1f} vs {b:.1f}%" for k, (a, b) in enumerate(by_class))
+        )
+    if args.json:
+        args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from adgm.checkpoint import load_latest_checkpoint
-from adgm.data import load_mnist
+from adgm.data import load_fashion_mnist, load_mnist
 from adgm.evaluate import predict_proba
 from adgm.run_folder import load_run_config
 from adgm.training_loop import TrainingLoop
@@ -43,10 +43,15 @@ def class_errors(loop: TrainingLoop, n_samples: int) -> tuple[float, list[float]
 
 def classes_of_steps(loop: TrainingLoop, first: int, last: int) -> list[int]:
     """The classes of the unlabelled rows of steps first..last (1-based) of a class-sorted epoch
-    (MNIST's training labels, sorted as the run sorts them); [] for another order."""
-    if loop.config.data.unlabelled_order != "class-sorted" or last < first:
+    (the training labels, sorted as the run sorts them); [] for another order, or for a data set
+    other than MNIST and Fashion-MNIST (a run with a validation split, too, is not handled)."""
+    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+    data = loop.config.data
+    if data.unlabelled_order != "class-sorted" or data.dataset not in loaders or last < first:
         return []
-    train, _ = load_mnist(loop.config.data.data_dir, download=False)
+    if data.n_validation or data.subset:
+        return []
+    train, _ = loaders[data.dataset](data.data_dir, download=False)
     ordered = np.sort(train.labels, kind="stable")
     batch = loop.config.data.unlabelled_batch
     return np.unique(ordered[(first - 1) * batch : last * batch]).tolist()

@@ -19,7 +19,7 @@
 #   OUT=/tmp/g BUDGET=150 RUNS=/tmp/g-runs bash benchmarks/gpu_runs.sh cpu 5   # smoke test on a CPU
 #
 # To continue the first run next time, put its folder back, checkpoint and all, in RUNS:
-#   mkdir -p .gpuruns/NAME && tar xzf gpu/runs.tar.gz -C .gpuruns NAME
+#   mkdir -p .gpuruns && tar xzf gpu/runs.tar.gz -C .gpuruns ./NAME    # members are ./NAME/...
 #   mkdir -p .gpuruns/NAME/checkpoints && cat gpu/checkpoint.part-* > .gpuruns/NAME/checkpoints/$(cat gpu/checkpoint.name)
 #   cat gpu/checkpoint.name > .gpuruns/NAME/checkpoints/latest
 # (.gpuruns/ and .mnist/ ignored by git, carried to the GPU machine with the working tree).

@@ -9,10 +9,10 @@
 #      in RUNS (carried there with its checkpoint) is resumed. Beside them, the exact-resume check
 #      on the device (benchmarks/resume_check.py, short), with torch's own kernels and then with
 #      deterministic ones only.
-# Writes to $OUT: session.log, step_time.jsonl, runs.tar.gz (every run folder without its
+# Writes to $OUT: gpu-runs.log, step_time.jsonl, runs.tar.gz (every run folder without its
 # checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and RUNS/NAME.log) and the
 # latest checkpoint of the queue's first run, split into 15 MB parts (checkpoint.part-aa, -ab, ...,
-# its file name in checkpoint.name): at most 8 files, as the GPU machine hands back.
+# its file name in checkpoint.name): eight files at most, none over 16 MB.
 # Needs MNIST in $ADGM_DATA_DIR and python3 with torch, numpy and tqdm; adgm is taken from src/.
 #
 #   OUT=gpu ADGM_DATA_DIR=.mnist bash benchmarks/gpu_runs.sh              # on the GPU
@@ -99,5 +99,5 @@ PY
     echo "$latest" > "$out/checkpoint.name"
   fi
   echo "== done after $((SECONDS - began)) s"
-} 2>&1 | tee "$out/session.log"
+} 2>&1 | tee "$out/gpu-runs.log"
 rm -rf "$scratch"

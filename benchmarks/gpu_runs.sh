@@ -2,7 +2,7 @@
 # The 10 MC runs on a GPU inside a fixed wall-clock budget, with the checks that go with them:
 #   1. a 20-step smoke run of a 10 MC ADGM (the script stops there if training fails on the device);
 #   2. step times of every model, 1 and 10 MC, fp32 and bf16 (benchmarks/step_time.py), alone;
-#   3. the runs of QUEUE (default docs/runs/queue-gpu.txt), PARALLEL (default 3) at a time, by
+#   3. the runs of QUEUE (default docs/runs/queue-gpu.txt), PARALLEL (default 4) at a time, by
 #      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE`; when
 #      BUDGET seconds (default 500) have passed since the script began, the queue is stopped as
 #      Ctrl-C stops it: each run writes a checkpoint at the step it reached. A run folder already
@@ -28,7 +28,7 @@ device=${1:-cuda}
 steps=${2:-}  # cut each epoch to this many steps (a smoke test); empty: whole epochs
 budget=${BUDGET:-500}
 queue=${QUEUE:-docs/runs/queue-gpu.txt}
-parallel=${PARALLEL:-3}
+parallel=${PARALLEL:-4}
 out=${OUT:-gpu-runs}
 runs=${RUNS:-.gpuruns}
 mkdir -p "$out" "$runs"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from adgm.checkpoint import load_latest_checkpoint
+from adgm.config import RunConfig
 from adgm.data import load_fashion_mnist, load_mnist
 from adgm.evaluate import predict_proba
 from adgm.run_folder import load_run_config
@@ -41,19 +42,25 @@ def class_errors(loop: TrainingLoop, n_samples: int) -> tuple[float, list[float]
     return wrong.mean().item(), per_class
 
 
-def classes_of_steps(loop: TrainingLoop, first: int, last: int) -> list[int]:
-    """The classes of the unlabelled rows of steps first..last (1-based) of a class-sorted epoch
-    (the training labels, sorted as the run sorts them); [] for another order, or for a data set
-    other than MNIST and Fashion-MNIST (a run with a validation split, too, is not handled)."""
+def class_sorted_labels(config: RunConfig) -> np.ndarray | None:
+    """The labels of the unlabelled rows in the order a class-sorted run visits them (the
+    training labels, sorted as the run sorts them); None for another order, or for a data set
+    other than MNIST and Fashion-MNIST (a run with a subset or validation split is not handled)."""
     loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
-    data = loop.config.data
-    if data.unlabelled_order != "class-sorted" or data.dataset not in loaders or last < first:
-        return []
+    data = config.data
+    if data.unlabelled_order != "class-sorted" or data.dataset not in loaders:
+        return None
     if data.n_validation or data.subset:
-        return []
+        return None
     train, _ = loaders[data.dataset](data.data_dir, download=False)
-    ordered = np.sort(train.labels, kind="stable")
-    batch = loop.config.data.unlabelled_batch
+    return np.sort(train.labels, kind="stable")
+
+
+def classes_of_steps(ordered: np.ndarray | None, batch: int, first: int, last: int) -> list[int]:
+    """The classes of the unlabelled rows of steps first..last (1-based) of an epoch visiting
+    the rows labelled `ordered` in that order, `batch` a step; [] where `ordered` is None."""
+    if ordered is None or last < first:
+        return []
     return np.unique(ordered[(first - 1) * batch : last * batch]).tolist()
 
 
@@ -83,15 +90,17 @@ def main() -> None:
     loop.load_state_dict(state)
     if loop.step != 0:
         sys.exit(f"epoch_phase: the latest checkpoint of {args.run_dir} is within an epoch")
+    ordered = class_sorted_labels(loop.config)
+    batch = loop.config.data.unlabelled_batch
     rows = []
 
-    def report() -> None:  # the weights after step loop.step of epoch loop.epoch + 1
+    def report(step: int) -> None:  # the weights after `step` steps of epoch loop.epoch + 1
         error, per_class = class_errors(loop, args.samples)
-        first = max(1, loop.step - args.every + 1)
+        first = max(1, step - args.every + 1)
         row = {
             "epoch": loop.epoch + 1,
-            "step": loop.step,
-            "last_classes": classes_of_steps(loop, first, loop.step),
+            "step": step,
+            "last_classes": classes_of_steps(ordered, batch, first, step),
             "test_error": error,
             "class_errors": per_class,
         }
@@ -99,25 +108,24 @@ def main() -> None:
         worst = int(np.argmax(per_class))
         seen = ",".join(map(str, row["last_classes"])) or "-"
         print(
-            f"epoch {loop.epoch + 1} step {loop.step:4d} (classes {seen}): "
+            f"epoch {loop.epoch + 1} step {step:4d} (classes {seen}): "
             f"test error {100 * error:.2f}%, worst class {worst} {100 * per_class[worst]:.1f}%",
             flush=True,
         )
 
-    report()  # the end of the checkpoint's epoch
+    report(0)  # the end of the checkpoint's epoch
+    n_steps, step_once = loop.steps_per_epoch(), loop.step_once
+
+    def step_then_report(x_l, y_l, x_u, *, number: int):  # the loop's step, then maybe a report
+        terms = step_once(x_l, y_l, x_u, number=number)
+        if number % args.every == 0 or number == n_steps:
+            report(number)  # predict_proba puts the model back in training mode
+        return terms
+
+    loop.step_once = step_then_report
     start = time.perf_counter()
     for _ in range(args.epochs):
-        loop.optimisation.set_lr(loop.current_lr())
-        loop.model.train()
-        n_steps = loop.steps_per_epoch()
-        for x_l, y_l, x_u in loop._epoch_batches(n_steps):
-            loop.step_once(x_l, y_l, x_u, number=loop.step + 1)
-            loop.step += 1
-            if loop.step % args.every == 0 or loop.step == n_steps:
-                loop.check_divergence()
-                report()
-                loop.model.train()
-        loop.epoch, loop.step = loop.epoch + 1, 0
+        loop.train_epoch()  # the run's own epoch: its batches, checks and learning rate
     errors = [100 * r["test_error"] for r in rows]
     by_class = 100 * np.array([r["class_errors"] for r in rows])  # (evaluations, classes)
     print(

@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
 # The 10 MC runs on a GPU inside a fixed wall-clock budget, with the checks that go with them:
-#   1. a 20-step smoke run of a 10 MC ADGM (the script stops there if training fails on the device);
-#   2. step times of every model, 1 and 10 MC, fp32 and bf16 (benchmarks/step_time.py), alone;
+#   1. a 20-step smoke run of a 10 MC ADGM, eager and with --cuda-graphs (the script stops if
+#      the eager one fails; the queue trains with --cuda-graphs only if that one trained);
+#   2. CUDA-graph replays against eager steps (benchmarks/cuda_graph_check.py: ms per step and
+#      agreement) and step times of every model, 1 and 10 MC, fp32 and bf16 (step_time.py);
 #   3. the runs of QUEUE (default docs/runs/queue-gpu.txt), PARALLEL (default 4) at a time, by
-#      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE`; when
-#      BUDGET seconds (default 500) have passed since the script began, the queue is stopped as
-#      Ctrl-C stops it: each run writes a checkpoint at the step it reached. A run folder already
-#      in RUNS (carried there with its checkpoint) is resumed. Beside them, the exact-resume check
-#      on the device (benchmarks/resume_check.py, short), with torch's own kernels and then with
-#      deterministic ones only.
-# Writes to $OUT: gpu-runs.log, step_time.jsonl, runs.tar.gz (every run folder without its
-# checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and RUNS/NAME.log) and the
-# latest checkpoint of the queue's first run, split into 15 MB parts (checkpoint.part-aa, -ab, ...,
-# its file name in checkpoint.name): eight files at most, none over 16 MB.
+#      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE` (and
+#      `--cuda-graphs`, see 1; GRAPHS=0 leaves it out); when BUDGET seconds (default 500) have
+#      passed since the script began, the queue is stopped as Ctrl-C stops it: each run writes
+#      a checkpoint at the step it reached. A run folder already in RUNS (carried there with its
+#      checkpoint) is resumed. Beside them, the exact-resume check on the device
+#      (benchmarks/resume_check.py, short), with torch's own kernels and then deterministic ones.
+# Writes to $OUT: gpu-runs.log, benchmarks.jsonl (the two benchmarks' rows), runs.tar.gz (every
+# run folder without its checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and
+# RUNS/NAME.log) and the latest checkpoint of the queue's first run in 15 MB parts
+# (benchmarks/gpu_checkpoint_out.sh): seven files at most, none over 16 MB.
 # Needs MNIST in $ADGM_DATA_DIR and python3 with torch, numpy and tqdm; adgm is taken from src/.
 #
 #   OUT=gpu ADGM_DATA_DIR=.mnist bash benchmarks/gpu_runs.sh              # on the GPU
 #   OUT=/tmp/g BUDGET=150 RUNS=/tmp/g-runs bash benchmarks/gpu_runs.sh cpu 5   # smoke test on a CPU
 #
-# To continue the first run next time, put its folder back, checkpoint and all, in RUNS:
-#   mkdir -p .gpuruns && tar xzf gpu/runs.tar.gz -C .gpuruns ./NAME    # members are ./NAME/...
-#   mkdir -p .gpuruns/NAME/checkpoints && cat gpu/checkpoint.part-* > .gpuruns/NAME/checkpoints/$(cat gpu/checkpoint.name)
-#   cat gpu/checkpoint.name > .gpuruns/NAME/checkpoints/latest
-# (.gpuruns/ and .mnist/ ignored by git, carried to the GPU machine with the working tree).
+# The other runs' checkpoints stay on the machine while it is warm (30 s after a call): at once,
+# one call each, `OUT=$OUT bash benchmarks/gpu_checkpoint_out.sh NAME` brings one back (about
+# 40 MB: one a call). Here, `bash benchmarks/gpu_put_back.sh FILES NAME` unpacks the returned
+# files into ../runs and docs/runs and reassembles NAME's checkpoint into ../runs/NAME and
+# .gpuruns/NAME (.gpuruns/ and .mnist/ are ignored by git and carried to the GPU machine; the
+# carried tree is limited to 64 MiB, so one checkpoint travels there per session).
 set -uo pipefail
 device=${1:-cuda}
 steps=${2:-}  # cut each epoch to this many steps (a smoke test); empty: whole epochs
 budget=${BUDGET:-500}
 queue=${QUEUE:-docs/runs/queue-gpu.txt}
 parallel=${PARALLEL:-4}
+graphs=${GRAPHS:-1}
 out=${OUT:-gpu-runs}
 runs=${RUNS:-.gpuruns}
 mkdir -p "$out" "$runs"
@@ -46,7 +50,7 @@ extra="--device $device"
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
   nproc
 
-  echo "== smoke run"
+  echo "== smoke runs"
   if ! timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
     --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" \
     --out "$scratch/smoke" > "$scratch/smoke.log" 2>&1; then
@@ -55,11 +59,26 @@ extra="--device $device"
     exit 1
   fi
   tail -n 2 "$scratch/smoke.log"
+  if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
+    if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
+      --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" --cuda-graphs \
+      --out "$scratch/smoke-graphs" > "$scratch/smoke-graphs.log" 2>&1 \
+      && ! grep -q "capture failed" "$scratch/smoke-graphs.log"; then
+      tail -n 2 "$scratch/smoke-graphs.log"
+      extra="$extra --cuda-graphs"
+    else
+      tail -n 30 "$scratch/smoke-graphs.log"
+      echo "the smoke run with --cuda-graphs failed: the queue trains without them"
+    fi
+  fi
 
-  echo "== step times (alone on the device)"
+  echo "== CUDA graphs against eager steps, then step times (alone on the device)"
+  if [ -n "$steps" ]; then check=(--steps 20 --cases adgm:1); else check=(); fi
+  timeout 150 python3 benchmarks/cuda_graph_check.py --device "$device" "${check[@]}" --json \
+    | tee "$out/benchmarks.jsonl"
   if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
   timeout 120 python3 benchmarks/step_time.py --device "$device" "${timing[@]}" --json \
-    | tee "$out/step_time.jsonl"
+    | tee -a "$out/benchmarks.jsonl"
 
   # The queue's lines with --device (and a smoke test's cut), comments dropped.
   awk -v extra="$extra" '!/^[[:space:]]*(#|$)/ { print $0, extra }' "$queue" > "$scratch/queue.txt"
@@ -91,13 +110,7 @@ print(f"{folder.name}: {len(rows)} epochs{median}; " + (", ".join(tested) or "no
 PY
   done
   (cd "$runs" && tar --exclude=checkpoints --exclude=lock -czf "$out/runs.tar.gz" .)
-  checkpoints="$runs/$first/checkpoints"
-  if [ -f "$checkpoints/latest" ]; then
-    latest=$(cat "$checkpoints/latest")
-    echo "checkpoint of $first: $latest ($(stat -c %s "$checkpoints/$latest") bytes)"
-    split -b 15M "$checkpoints/$latest" "$out/checkpoint.part-"
-    echo "$latest" > "$out/checkpoint.name"
-  fi
+  OUT="$out" RUNS="$runs" bash benchmarks/gpu_checkpoint_out.sh "$first" && rm -f "$out/run.tar.gz"
   echo "== done after $((SECONDS - began)) s"
 } 2>&1 | tee "$out/gpu-runs.log"
 rm -rf "$scratch"

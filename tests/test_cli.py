@@ -103,6 +103,7 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
     [
         (["train", "--epochs", "0"], "epochs must be positive"),
         (["train", "--device", "cuda:0"], "CUDA"),
+        (["train", "--cuda-graphs"], "--cuda-graphs needs a CUDA device (--device cuda)"),
         (["evaluate", "/nonexistent/run"], "not a run folder"),
         (["train", "--resume"], "runs/adgm is not a run folder (no config.json)"),
         (["train", "--resume", "--model", "sdgm"], "runs/sdgm is not a run folder"),

@@ -80,3 +80,21 @@ def test_update_needs_the_fused_adam():
     leaves = [torch.nn.Parameter(torch.zeros(2))]
     with pytest.raises(ValueError, match="fused=True"):
         ClippedAdamUpdate(torch.optim.Adam(leaves), leaves, max_norm=1.0, max_value=None)
+
+
+def test_the_divergence_flag_is_updated_in_place_from_a_step_number_tensor():
+    """What a CUDA graph replay needs: the flag stays the same tensor (a replay writes where the
+    capture wrote), and the step number may come as a tensor the caller fills in."""
+    params, grads = parameters_and_gradients(1, 2)
+    leaves, adam = make_adam(params)
+    update = ClippedAdamUpdate(adam, leaves, max_norm=5.0, max_value=1.0)
+    flag = update.first_bad_step
+    number = torch.tensor(0)
+    for step_number, loss in ((1, 1.0), (7, float("nan"))):
+        number.fill_(step_number)
+        for leaf, grad in zip(leaves, grads[step_number % 2]):
+            leaf.grad = grad.clone()
+        update.step(torch.tensor(loss), number)
+    assert update.first_bad_step is flag and int(flag) == 7
+    with pytest.raises(RuntimeError, match="first bad step: 7"):
+        update.raise_if_diverged(RuntimeError, lambda k: f"first bad step: {k}")

@@ -132,6 +132,7 @@ class TrainConfig:
     rollback_lr_factor: float = 0.5  # ... to the last checkpoint, the lr multiplied by this
     seed: int = 0
     device: str = "cpu"
+    cuda_graphs: bool = False  # replay each step as a recorded CUDA graph (one process, CUDA)
 
     def validate(self) -> None:
         for name in (
@@ -163,6 +164,11 @@ class TrainConfig:
             _positive("max_steps_per_epoch", self.max_steps_per_epoch)
         if self.rollbacks < 0:
             raise AdgmError(f"rollbacks must be >= 0, got {self.rollbacks}")
+        if self.cuda_graphs and not self.device.startswith("cuda"):
+            raise AdgmError(
+                f"--cuda-graphs needs a CUDA device (--device cuda); this run trains on "
+                f"{self.device}"
+            )
         if not 0 < self.rollback_lr_factor < 1:
             raise AdgmError(f"rollback_lr_factor must lie in (0, 1), got {self.rollback_lr_factor}")
 

@@ -9,7 +9,8 @@ A step on a batch of labelled points (x_l, y_l) and unlabelled points x_u is
 with the forward pass under bf16 autocast when the run asks for it, and the loss through DDP
 when several processes train together (their gradients are averaged before the update). A
 step whose loss or gradient is not finite, and every step after it, changes no weight until
-``raise_if_diverged`` reports it.
+``raise_if_diverged`` reports it. With ``train.cuda_graphs`` (one process on a CUDA device) the
+steps after the first few are replays of a recorded CUDA graph (adgm.cuda_graph_step).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from adgm.config import TrainConfig
+from adgm.cuda_graph_step import CudaGraphStep
 from adgm.distributed import ObjectiveModule, ProcessGroup, data_parallel
 from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
@@ -50,12 +52,23 @@ class OptimisationStep:
         if not train.train_auxiliary:
             for param in model.auxiliary_encoder_parameters():
                 param.requires_grad_(False)
+        self.cuda_graphs = train.cuda_graphs
+        if self.cuda_graphs and group.world_size > 1:
+            raise AdgmError("--cuda-graphs trains one process; leave it out under torchrun")
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         # The fused kernel updates every parameter in one pass (the same Adam maths); it is also
-        # what lets ClippedAdamUpdate skip a diverged step on the device.
+        # what lets ClippedAdamUpdate skip a diverged step on the device. capturable: the step
+        # may be recorded in a CUDA graph (its step counts already live on the device).
         self.optimizer = torch.optim.Adam(
-            self.parameters, lr=train.lr, betas=(train.beta1, train.beta2), fused=True
+            self.parameters,
+            lr=train.lr,
+            betas=(train.beta1, train.beta2),
+            fused=True,
+            capturable=self.cuda_graphs,
         )
+        # The first steps of a graphed run are eager on purpose (adgm.cuda_graph_step): torch's
+        # warning that a capturable optimiser steps uncaptured says nothing new.
+        self.optimizer._warned_capturable_if_run_uncaptured = True
         self.update = ClippedAdamUpdate(
             self.optimizer,
             self.parameters,
@@ -73,6 +86,11 @@ class OptimisationStep:
         self.loss_module = data_parallel(loss, group, device)
         self.autocast_dtype = torch.bfloat16 if train.precision == "bf16" else None
         self.device_type = device.type
+        self.graphed = (
+            CudaGraphStep(self._step, lr_of=lambda: self.lr, device=device)
+            if self.cuda_graphs
+            else None
+        )
 
     @property
     def lr(self) -> float:
@@ -86,8 +104,14 @@ class OptimisationStep:
         """Step `number` (from 1) of the epoch on x_l (B_l, D), y_l (B_l,), x_u (B_u, D).
 
         Returns the terms of the loss (adgm.objectives.ObjectiveTerms: loss J and its means of
-        L, clf and U), still on the device.
+        L, clf and U), still on the device (with CUDA graphs: overwritten by the next step).
         """
+        if self.graphed is not None:
+            return self.graphed(x_l, y_l, x_u, number=number)
+        return self._step(x_l, y_l, x_u, number)
+
+    def _step(self, x_l, y_l, x_u, number: int | torch.Tensor):
+        """The step itself, eager or being recorded: no host sync, state updated in place."""
         with self._autocast():
             terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
@@ -97,9 +121,15 @@ class OptimisationStep:
 
     def _autocast(self):
         """bf16: the forward pass under autocast (matrix products in bf16; densities, sums and
-        the parameters and their gradients stay fp32). fp32: nothing changes."""
+        the parameters and their gradients stay fp32). fp32: nothing changes. With CUDA graphs
+        autocast keeps no cache of cast weights (a recorded step must cast them afresh)."""
         dtype = self.autocast_dtype
-        return torch.autocast(self.device_type, dtype=dtype, enabled=dtype is not None)
+        return torch.autocast(
+            self.device_type,
+            dtype=dtype,
+            enabled=dtype is not None,
+            cache_enabled=not self.cuda_graphs,
+        )
 
     def raise_if_diverged(self, message: Callable[[int], str]) -> None:
         """Raise TrainingDiverged(message(first bad step)) if a step since the last call
@@ -114,3 +144,6 @@ class OptimisationStep:
         self.optimizer.load_state_dict(state)
         for group in self.optimizer.param_groups:  # how to compute, not state: ours, not saved
             group["fused"], group["foreach"] = True, None
+            group["capturable"] = self.cuda_graphs
+        if self.graphed is not None:  # the moments are new tensors: record the step anew
+            self.graphed.forget()

@@ -121,8 +121,8 @@ class Trainer:
         if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
-                "resume with the run's own settings (only --epochs, --device and "
-                "--checkpoint-every-minutes may change)"
+                "resume with the run's own settings (only --epochs, --device, --cuda-graphs "
+                "and --checkpoint-every-minutes may change)"
             )
         try:
             self.loop.load_state_dict(state)
@@ -279,11 +279,12 @@ def format_row(row: dict[str, float], epochs: int) -> str:
     return text
 
 
-RESUME_MAY_CHANGE = ("epochs", "device", "checkpoint_every_minutes")  # not the run's maths
+# How and where to compute, not the run's maths:
+RESUME_MAY_CHANGE = ("epochs", "device", "cuda_graphs", "checkpoint_every_minutes")
 
 
 def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without the fields a resumed run may change (epochs, device)."""
+    """The config without the fields a resumed run may change (RESUME_MAY_CHANGE)."""
     train = {k: v for k, v in config.get("train", {}).items() if k not in RESUME_MAY_CHANGE}
     model = dict(config.get("model", {}))
     model["hidden"] = list(model.get("hidden", ()))

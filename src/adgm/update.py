@@ -13,6 +13,10 @@ the step on the device (its ``found_inf``, the mechanism of torch.amp.GradScaler
 parameters, moments and step counts as they were. The flag then stays up, so every later step is
 skipped too, until ``raise_if_diverged`` (one host sync) reports the first bad step. Calling it
 after every step gives the immediate check; a GPU run can call it every few dozen steps.
+
+The step can be captured in a CUDA graph (adgm.cuda_graph_step): it makes no host sync, takes
+its step number as a device tensor if asked, and updates its one piece of state,
+``first_bad_step``, in place, so a replay reads and writes the same memory as the capture.
 """
 
 from __future__ import annotations
@@ -47,16 +51,17 @@ class ClippedAdamUpdate:
         # The number of the first step that diverged since the last check (0: none).
         self.first_bad_step = torch.zeros((), dtype=torch.long, device=device)
 
-    def step(self, loss: torch.Tensor, step_number: int) -> None:
+    def step(self, loss: torch.Tensor, step_number: int | torch.Tensor) -> None:
         """Clip the gradients already computed for `loss` and update, unless anything diverged.
 
-        step_number (from 1) names this step if it is the first to diverge.
+        step_number (from 1; an int, or a () long tensor on the device) names this step if it
+        is the first to diverge.
         """
         grads = [p.grad for p in self.parameters if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads, foreach=True)
         finite = torch.isfinite(norm) & torch.isfinite(loss.detach())
         first_bad = (self.first_bad_step == 0) & ~finite
-        self.first_bad_step = torch.where(first_bad, step_number, self.first_bad_step)
+        self.first_bad_step.copy_(torch.where(first_bad, step_number, self.first_bad_step))
         if self.max_norm is not None:  # g * min(1, c_n / (||g|| + 1e-6)), s a device tensor
             torch.nn.utils.clip_grads_with_norm_(self.parameters, self.max_norm, norm, foreach=True)
         if self.max_value is not None:

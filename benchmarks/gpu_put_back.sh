@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Put a run that trained on a GPU machine back together here, from the files a call returned
+# (benchmarks/gpu_runs.sh or benchmarks/gpu_checkpoint_out.sh):
+#
+#   bash benchmarks/gpu_put_back.sh FILES NAME
+#
+# FILES holds runs.tar.gz (every run of the queue) or run.tar.gz (one run), and, for NAME, the
+# checkpoint in parts (checkpoint.part-*, checkpoint.name). Each run folder in the archive is
+# unpacked into RUNS (default ../runs) and its small files copied to COPY_TO (default
+# docs/runs); NAME's checkpoint is reassembled into RUNS/NAME and into GPU_RUNS/NAME (default
+# .gpuruns, carried to the GPU machine next time) and marked as the latest. The parts are
+# checked against the checkpoint's SHA-256; a run folder here with more epochs than the archive's is
+# left as it is (and if it is NAME's, its checkpoint too: the script stops).
+set -euo pipefail
+files=${1:?usage: bash benchmarks/gpu_put_back.sh FILES NAME}
+name=${2:?usage: bash benchmarks/gpu_put_back.sh FILES NAME}
+runs=${RUNS:-../runs}
+copy_to=${COPY_TO:-docs/runs}
+gpu_runs=${GPU_RUNS:-.gpuruns}
+archive="$files/runs.tar.gz"
+[ -f "$archive" ] || archive="$files/run.tar.gz"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+checkpoint=""
+if [ -f "$files/checkpoint.name" ]; then  # checked before anything is unpacked
+  checkpoint=$(head -n 1 "$files/checkpoint.name")
+  digest=$(sed -n 2p "$files/checkpoint.name")
+  cat "$files"/checkpoint.part-* > "$scratch/$checkpoint"
+  if [ -n "$digest" ] && [ "$(sha256sum < "$scratch/$checkpoint" | cut -d' ' -f1)" != "$digest" ]; then
+    echo "$name: the checkpoint's parts do not match its SHA-256 (a part missing or damaged)"
+    exit 1
+  fi
+fi
+mkdir "$scratch/runs"
+tar xzf "$archive" -C "$scratch/runs"
+for folder in "$scratch"/runs/*/; do
+  run=$(basename "$folder")
+  have=0 got=0
+  [ -f "$runs/$run/metrics.jsonl" ] && have=$(wc -l < "$runs/$run/metrics.jsonl")
+  [ -f "$folder/metrics.jsonl" ] && got=$(wc -l < "$folder/metrics.jsonl")
+  if [ "$got" -lt "$have" ]; then
+    echo "$run: skipped, $got epochs in the archive against $have here"
+    [ "$run" = "$name" ] && exit 1  # nor its checkpoint, which is older than this folder
+    continue
+  fi
+  mkdir -p "$runs/$run" "$copy_to/$run"
+  cp "$folder"/* "$runs/$run/" 2>/dev/null || true
+  for small in config.json command.txt metrics.jsonl starts.jsonl; do
+    [ -f "$folder/$small" ] && cp "$folder/$small" "$copy_to/$run/"
+  done
+  echo "$run: $got epochs"
+done
+if [ -n "$checkpoint" ]; then
+  expected=$(stat -c %s "$scratch/$checkpoint")
+  for place in "$runs/$name" "$gpu_runs/$name"; do
+    mkdir -p "$place/checkpoints"
+    cp "$scratch/$checkpoint" "$place/checkpoints/$checkpoint"
+    echo "$checkpoint" > "$place/checkpoints/latest"
+  done
+  # The GPU copy of the run folder needs its small files too, to be resumed there.
+  cp "$runs/$name"/*.json* "$runs/$name"/command.txt "$gpu_runs/$name/" 2>/dev/null || true
+  echo "$name: checkpoint $checkpoint ($expected bytes) in $runs/$name and $gpu_runs/$name"
+fi

@@ -212,7 +212,7 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         stored = load_run_config(args.out)
         if model is not None and model == stored.model.name:
             setattr(args, "model.name", None)  # naming the run's own model changes nothing
-        config = config_from_args(_only_resumable(args), stored)
+        config = _graphs_where_they_run(config_from_args(_only_resumable(args), stored), args)
     else:
         config = config_from_args(args)
         _refuse_split_flags_for_own_data(args, config)
@@ -269,6 +269,18 @@ def _refuse_split_flags_for_own_data(args: argparse.Namespace, config: RunConfig
             f"{flags} split mnist and fashion-mnist; own data ({config.data.dataset}) bring "
             "their own labels (-1 = unlabelled) and test set (--test-data)"
         )
+
+
+def _graphs_where_they_run(config: RunConfig, args: argparse.Namespace) -> RunConfig:
+    """A run that trained with --cuda-graphs and resumes on a CPU trains on without them,
+    unless --cuda-graphs is given again (then validate() says it needs a CUDA device)."""
+    train = config.train
+    if not train.cuda_graphs or train.device.startswith("cuda"):
+        return config
+    if getattr(args, "train.cuda_graphs", None) is not None:
+        return config
+    print(f"resuming on {train.device}: training on without CUDA graphs")
+    return dataclasses.replace(config, train=dataclasses.replace(train, cuda_graphs=False))
 
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:

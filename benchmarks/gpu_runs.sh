@@ -3,7 +3,8 @@
 #   1. a 20-step smoke run of a 10 MC ADGM, eager and with --cuda-graphs (the script stops if
 #      the eager one fails; the queue trains with --cuda-graphs only if that one trained);
 #   2. CUDA-graph replays against eager steps (benchmarks/cuda_graph_check.py: ms per step and
-#      agreement) and step times of every model, 1 and 10 MC, fp32 and bf16 (step_time.py);
+#      agreement); with STEP_TIMES=1 also the step times of every model, 1 and 10 MC, fp32 and
+#      bf16 (step_time.py; measured on an H100 on 2026-11-26, README);
 #   3. the runs of QUEUE (default docs/runs/queue-gpu.txt), PARALLEL (default 4) at a time, by
 #      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE` (and
 #      `--cuda-graphs`, see 1; GRAPHS=0 leaves it out); when BUDGET seconds (default 500) have
@@ -33,6 +34,7 @@ budget=${BUDGET:-500}
 queue=${QUEUE:-docs/runs/queue-gpu.txt}
 parallel=${PARALLEL:-4}
 graphs=${GRAPHS:-1}
+step_times=${STEP_TIMES:-0}
 out=${OUT:-gpu-runs}
 runs=${RUNS:-.gpuruns}
 mkdir -p "$out" "$runs"
@@ -72,13 +74,15 @@ extra="--device $device"
     fi
   fi
 
-  echo "== CUDA graphs against eager steps, then step times (alone on the device)"
+  echo "== CUDA graphs against eager steps (alone on the device)"
   if [ -n "$steps" ]; then check=(--steps 20 --cases adgm:1); else check=(); fi
   timeout 150 python3 benchmarks/cuda_graph_check.py --device "$device" "${check[@]}" --json \
     | tee "$out/benchmarks.jsonl"
-  if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
-  timeout 120 python3 benchmarks/step_time.py --device "$device" "${timing[@]}" --json \
-    | tee -a "$out/benchmarks.jsonl"
+  if [ "$step_times" = 1 ]; then
+    if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
+    timeout 120 python3 benchmarks/step_time.py --device "$device" "${timing[@]}" --json \
+      | tee -a "$out/benchmarks.jsonl"
+  fi
 
   # The queue's lines with --device (and a smoke test's cut), comments dropped.
   awk -v extra="$extra" '!/^[[:space:]]*(#|$)/ { print $0, extra }' "$queue" > "$scratch/queue.txt"

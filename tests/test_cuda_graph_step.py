@@ -175,3 +175,26 @@ def test_cuda_graphs_refuse_several_processes():
             group=ProcessGroup(rank=0, world_size=2),
             device=torch.device("cuda"),
         )
+
+
+@pytest.mark.parametrize("model_name", ["m2", "adgm", "adgm-det", "adgm-gen", "sdgm"])
+@pytest.mark.parametrize("authors_terms", [False, True])
+def test_the_loss_and_its_gradients_need_no_value_from_the_device(model_name, authors_terms):
+    """What a CUDA graph capture needs of the objective: no host sync (.item(), a tensor's
+    truth value, shapes that depend on values). On the meta device, which holds no values,
+    any of them raises."""
+    from adgm.distributed import ObjectiveModule
+
+    config = ModelConfig(name=model_name, hidden=(8, 8), z_dim=2, a_dim=3, x_dim=12, n_classes=3)
+    objective = ObjectiveModule(
+        build_model(config).to("meta"),
+        alpha=1.0,
+        n_samples=2,
+        analytic_kl=not authors_terms,
+        classification_term="mean-log" if authors_terms else "log-mean",
+        weight_prior_scale=0.01 if authors_terms else 0.0,
+    )
+    x_l, x_u = torch.empty(6, 12, device="meta"), torch.empty(10, 12, device="meta")
+    terms = objective(x_l, torch.empty(6, dtype=torch.long, device="meta"), x_u)
+    terms.loss.backward()
+    assert terms.loss.device.type == "meta"

@@ -7,7 +7,8 @@ from the same weights and take the same --steps steps on the same random binary 
 Prints per case the median ms per step of each (steps 11 to the end, timed in blocks of 10 with
 a device sync around each block), the speed-up, how many steps were replays, the largest
 difference between the two runs' losses (relative) and weights (absolute) after the last step,
-and the capture's failure if it failed.
+and the capture's failure if it failed. Before them, on a GPU, whether a recorded draw of
+noise gives new numbers at each replay.
 
     python benchmarks/cuda_graph_check.py --json                  # on a GPU
     python benchmarks/cuda_graph_check.py --device cpu --steps 20 # a CPU: eager against eager,
@@ -87,6 +88,21 @@ def run(case: str, precision: str, graphs: bool, batches, device: torch.device) 
     }
 
 
+def fresh_noise_per_replay(device: torch.device) -> bool:
+    """Whether a recorded draw from the default generator gives new numbers at each replay, as
+    an eager draw does (the Monte Carlo noise of every replayed step depends on it)."""
+    out = torch.zeros(3, 16, device=device)
+    row = torch.zeros((), dtype=torch.long, device=device)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out.index_copy_(0, row.view(1), torch.randn(1, 16, device=device))
+    for i in range(3):
+        row.fill_(i)
+        graph.replay()
+    torch.cuda.synchronize(device)
+    return bool((out[0] != out[1]).all() and (out[1] != out[2]).all() and (out[0] != 0).all())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -98,6 +114,10 @@ def main() -> None:
     device = torch.device(args.device)
     graphs = device.type == "cuda"  # a CPU: eager against eager (a dry run of the script)
     batches = make_batches(args.steps, device)
+    if graphs:
+        fresh = fresh_noise_per_replay(device)
+        row = {"check": "fresh noise at each replay", "device": str(device), "ok": fresh}
+        print(json.dumps(row) if args.json else f"fresh noise at each replay: {fresh}")
     for case in args.cases:
         for precision in args.precisions:
             eager = run(case, precision, False, batches, device)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The 10 MC runs on a GPU inside a fixed wall-clock budget, with the checks that go with them:
 #   1. a 20-step smoke run of a 10 MC ADGM, eager and with --cuda-graphs (the script stops if
-#      the eager one fails; the queue trains with --cuda-graphs only if that one trained);
+#      the eager one fails; the queue trains with --cuda-graphs only if that one trained and
+#      every check of 2 passed: fresh noise at each replay, replayed steps tracking eager ones);
 #   2. CUDA-graph replays against eager steps (benchmarks/cuda_graph_check.py: ms per step and
 #      agreement); with STEP_TIMES=1 also the step times of every model, 1 and 10 MC, fp32 and
 #      bf16 (step_time.py; measured on an H100 on 2026-11-26, README);
@@ -61,16 +62,17 @@ extra="--device $device"
     exit 1
   fi
   tail -n 2 "$scratch/smoke.log"
+  graphs_ok=0
   if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
     if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
       --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" --cuda-graphs \
       --out "$scratch/smoke-graphs" > "$scratch/smoke-graphs.log" 2>&1 \
       && ! grep -q "capture failed" "$scratch/smoke-graphs.log"; then
       tail -n 2 "$scratch/smoke-graphs.log"
-      extra="$extra --cuda-graphs"
+      graphs_ok=1
     else
       tail -n 30 "$scratch/smoke-graphs.log"
-      echo "the smoke run with --cuda-graphs failed: the queue trains without them"
+      echo "the smoke run with --cuda-graphs failed"
     fi
   fi
 
@@ -78,6 +80,24 @@ extra="--device $device"
   if [ -n "$steps" ]; then check=(--steps 20 --cases adgm:1); else check=(); fi
   timeout 150 python3 benchmarks/cuda_graph_check.py --device "$device" "${check[@]}" --json \
     | tee "$out/benchmarks.jsonl"
+  # The queue replays graphs only if every check passed: fresh noise at each replay, no failed
+  # capture, and replayed steps that track eager ones over their first 10 steps (same seeds).
+  if [ "$graphs_ok" = 1 ] && python3 - "$out/benchmarks.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+checks = [r for r in rows if "check" in r]
+cases = [r for r in rows if "case" in r]
+good = bool(checks) and all(r["ok"] for r in checks) and bool(cases) and all(
+    r["capture_failed"] is None and r["replays"] > 0 and r["first_loss_gap"] < 1e-3 for r in cases
+)
+sys.exit(0 if good else 1)
+PY
+  then
+    extra="$extra --cuda-graphs"
+    echo "the queue trains with --cuda-graphs"
+  else
+    echo "the queue trains without CUDA graphs"
+  fi
   if [ "$step_times" = 1 ]; then
     if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
     timeout 120 python3 benchmarks/step_time.py --device "$device" "${timing[@]}" --json \

@@ -13,6 +13,10 @@ evaluates them: binary or grey), with S = --samples draws a_s ~ q(a|x):
                    prediction, at most log K
     changed        how often the most likely label under one a_s differs from the usual
                    prediction, averaged over the draws and images
+    a's cost       (adgm-gen and SDGM, after the figures above, from further draws) what a
+                   costs in the unlabelled bound, in nats per image:
+                   E[log q(a|x) - log p(a|...)] with a ~ q(a|x), z ~ q(z|a,y,x) and y weighted
+                   by q(y|a,x); about 0 when p(a|...) can copy q(a|x), whatever a holds
 
     python benchmarks/auxiliary_use.py ../runs/sdgm-1mc-bf16 ../runs/adgm-gen-1mc ...
 
@@ -29,7 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from adgm.data import load_data
+from adgm.distributions import log_normal_diag
 from adgm.models.base import Auxiliary
+from adgm.nn import GaussianLayer
+from adgm.pairs import pair_index
 from adgm.train import load_trained_model
 
 
@@ -57,6 +64,26 @@ def auxiliary_use(model, x: torch.Tensor, y: torch.Tensor, n_samples: int, chunk
     return {key: value / n for key, value in sums.items()}
 
 
+@torch.no_grad()
+def auxiliary_cost(model, x: torch.Tensor, n_samples: int, chunk: int) -> float:
+    """E[log q(a|x) - log p(a|...)] per image (see the module docstring), for x (N, D)."""
+    total = 0.0
+    k = model.n_classes
+    for start in range(0, len(x), chunk):
+        xb = x[start : start + chunk]
+        rows, labels = pair_index(xb.new_zeros(0, dtype=torch.long), len(xb), k)  # every label
+        mu_a, logvar_a = model.q_a(xb)
+        a = GaussianLayer.sample(mu_a, logvar_a, n_samples)  # (S, B, A)
+        mu_z, logvar_z = model.q_z_given_auxiliary(xb, a, rows, labels)  # (S, B K, Z)
+        z = GaussianLayer.reparameterise(mu_z, logvar_z, torch.randn_like(mu_z))
+        log_p_a = model.log_p_auxiliary(a.index_select(1, rows), xb, z, rows, labels)
+        log_q_a = log_normal_diag(a, mu_a, logvar_a)  # (S, B)
+        weights = F.softmax(model.q_y_logits(xb, Auxiliary(a, mu_a, logvar_a)), dim=-1)
+        cost = log_q_a.unsqueeze(-1) - log_p_a.unflatten(1, (len(xb), k))  # (S, B, K)
+        total += float((weights * cost).sum(-1).mean(0).sum())
+    return total / len(x)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+")
@@ -82,6 +109,8 @@ def main() -> None:
             "samples": args.samples,
             **auxiliary_use(model, x, y, args.samples, args.chunk),
         }
+        if model.generative_auxiliary:
+            row["a_cost"] = auxiliary_cost(model, x, min(args.samples, 10), args.chunk)
         print(json.dumps(row) if args.json else format_row(row), flush=True)
 
 
@@ -92,6 +121,7 @@ def format_row(row: dict) -> str:
         f"{100 * row['error_other_a']:.2f}%; I(y; a | x) {row['mi']:.4f} nats "
         f"(max {math.log(10):.2f}); a draw changes the label "
         f"{100 * row['changed']:.2f}% of the time"
+        + (f"; a costs {row['a_cost']:.2f} nats" if "a_cost" in row else "")
     )
 
 

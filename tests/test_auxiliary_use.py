@@ -68,3 +68,42 @@ def test_the_error_and_the_mutual_information_match_a_direct_computation():
         else:  # a moves nothing: no information, no change, another image's a is as good
             assert abs(got["mi"]) < 1e-6 and got["changed"] == 0
             assert got["error_other_a"] == got["error"] == got["error_at_mean"]
+
+
+def test_the_cost_of_a_matches_a_loop_over_images_draws_and_labels():
+    """E[log q(a|x) - log p(a|y,z)], y weighted by q(y|a,x), for a small untrained SDGM: the
+    benchmark's batched version against one (image, draw, label) at a time."""
+    from adgm.config import ModelConfig
+    from adgm.models import build_model
+    from adgm.pairs import pair_index
+
+    torch.manual_seed(2)
+    model = build_model(
+        ModelConfig(name="sdgm", hidden=(8,), z_dim=2, a_dim=3, x_dim=5, n_classes=3)
+    ).eval()
+    x = torch.rand(4, 5)
+    torch.manual_seed(0)
+    got = auxiliary_use.auxiliary_cost(model, x, n_samples=2, chunk=4)
+
+    torch.manual_seed(0)  # the same draws: eps of a (S, B, A), then eps of z (S, B K, Z)
+    eps_a, eps_z = torch.randn(2, 4, 3), torch.randn(2, 12, 2)
+    normal = torch.distributions.Normal
+    expected = 0.0
+    with torch.no_grad():
+        mu_a, logvar_a = model.q_a(x)
+        for i in range(4):
+            for s in range(2):
+                a = mu_a[i] + (0.5 * logvar_a[i]).exp() * eps_a[s, i]
+                log_q = normal(mu_a[i], (0.5 * logvar_a[i]).exp()).log_prob(a).sum()
+                aux = Auxiliary(a.view(1, 1, 3), mu_a[i : i + 1], logvar_a[i : i + 1])
+                weights = torch.softmax(model.q_y_logits(x[i : i + 1], aux)[0, 0], -1)
+                for y in range(3):
+                    rows, labels = pair_index(torch.tensor([y]), 1, 3)
+                    mu_z, logvar_z = model.q_z_given_auxiliary(
+                        x[i : i + 1], a.view(1, 1, 3), rows, labels
+                    )
+                    z = mu_z + (0.5 * logvar_z).exp() * eps_z[s, 3 * i + y]
+                    mu_p, logvar_p = model.p_a(x[i : i + 1], z, rows, labels)
+                    log_p = normal(mu_p[0, 0], (0.5 * logvar_p[0, 0]).exp()).log_prob(a).sum()
+                    expected += float(weights[y] * (log_q - log_p)) / 2
+    assert abs(got - expected / 4) < 1e-4

@@ -8,7 +8,8 @@
 # checkpoint in parts (checkpoint.part-*, checkpoint.name). Each run folder in the archive is
 # unpacked into RUNS (default ../runs) and its small files copied to COPY_TO (default
 # docs/runs); NAME's checkpoint is reassembled into RUNS/NAME and into GPU_RUNS/NAME (default
-# .gpuruns, carried to the GPU machine next time) and marked as the latest. The parts are
+# .gpuruns, carried to the GPU machine next time: carry .gpuruns/NAME, one run, since a call
+# takes 64 MiB at most) and marked as the latest; the GPU copy keeps no older checkpoint. The parts are
 # checked against the checkpoint's SHA-256; a run folder here with more epochs than the archive's is
 # left as it is (and if it is NAME's, its checkpoint too: the script stops).
 set -euo pipefail
@@ -57,6 +58,9 @@ if [ -n "$checkpoint" ]; then
     cp "$scratch/$checkpoint" "$place/checkpoints/$checkpoint"
     echo "$checkpoint" > "$place/checkpoints/latest"
   done
+  # The GPU copy keeps this checkpoint only: what travels to the GPU machine is limited to
+  # 64 MiB, about one checkpoint beside MNIST and the code.
+  find "$gpu_runs/$name/checkpoints" -name '*.pt' ! -name "$checkpoint" -delete
   # The GPU copy of the run folder needs its small files too, to be resumed there.
   cp "$runs/$name"/*.json* "$runs/$name"/command.txt "$gpu_runs/$name/" 2>/dev/null || true
   echo "$name: checkpoint $checkpoint ($expected bytes) in $runs/$name and $gpu_runs/$name"

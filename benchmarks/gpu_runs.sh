@@ -26,8 +26,10 @@
 # one call each, `OUT=$OUT bash benchmarks/gpu_checkpoint_out.sh NAME` brings one back (about
 # 40 MB: one a call). Here, `bash benchmarks/gpu_put_back.sh FILES NAME` unpacks the returned
 # files into ../runs and docs/runs and reassembles NAME's checkpoint into ../runs/NAME and
-# .gpuruns/NAME (.gpuruns/ and .mnist/ are ignored by git and carried to the GPU machine; the
-# carried tree is limited to 64 MiB, so one checkpoint travels there per session).
+# .gpuruns/NAME (.gpuruns/ and .mnist/ are ignored by git). Carry [".mnist", ".gpuruns/NAME"]:
+# what travels is limited to 64 MiB, about one checkpoint beside MNIST and the code. A queue
+# line whose run has a folder here that does not travel starts afresh there (and gpu_put_back.sh
+# then leaves the folder here alone): put the carried run first and leave such lines out.
 set -uo pipefail
 device=${1:-cuda}
 steps=${2:-}  # cut each epoch to this many steps (a smoke test); empty: whole epochs

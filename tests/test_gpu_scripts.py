@@ -57,6 +57,7 @@ def returned(tmp_path):
 def test_a_checkpoint_in_parts_comes_back_whole(returned, tmp_path):
     files, payload = returned
     here = {"RUNS": tmp_path / "runs", "COPY_TO": tmp_path / "docs", "GPU_RUNS": tmp_path / "g"}
+    make_run(here["GPU_RUNS"], "far", 1, b"the checkpoint carried there last time")
     done = script("gpu_put_back.sh", str(files), "far", **here)
     assert done.returncode == 0, done.stderr
     for place in (here["RUNS"], here["GPU_RUNS"]):
@@ -64,6 +65,8 @@ def test_a_checkpoint_in_parts_comes_back_whole(returned, tmp_path):
         latest = (checkpoints / "latest").read_text().strip()
         assert latest == "epoch-00002-step-00000.pt"
         assert (checkpoints / latest).read_bytes() == payload
+    older = here["GPU_RUNS"] / "far" / "checkpoints" / "epoch-00001-step-00000.pt"
+    assert not older.exists()  # one checkpoint a run travels to the GPU machine
     assert (here["COPY_TO"] / "far" / "metrics.jsonl").read_text().count("\n") == 2
     assert not (here["COPY_TO"] / "far" / "checkpoints").exists()  # small files only
 

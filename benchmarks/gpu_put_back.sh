@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Put a run that trained on a GPU machine back together here, from the files a call returned
+# Put a run that trained on a GPU machine back together here, from the files a command returned
 # (benchmarks/gpu_runs.sh or benchmarks/gpu_checkpoint_out.sh):
 #
 #   bash benchmarks/gpu_put_back.sh FILES NAME
@@ -8,8 +8,8 @@
 # checkpoint in parts (checkpoint.part-*, checkpoint.name). Each run folder in the archive is
 # unpacked into RUNS (default ../runs) and its small files copied to COPY_TO (default
 # docs/runs); NAME's checkpoint is reassembled into RUNS/NAME and into GPU_RUNS/NAME (default
-# .gpuruns, carried to the GPU machine next time: carry .gpuruns/NAME, one run, since a call
-# takes 64 MiB at most) and marked as the latest; the GPU copy keeps no older checkpoint. The parts are
+# .gpuruns, sent to the GPU machine next time: send .gpuruns/NAME, one run, since 64 MiB hold
+# about one checkpoint beside MNIST and the code) and marked as the latest; the GPU copy keeps no older checkpoint. The parts are
 # checked against the checkpoint's SHA-256; a run folder here with more epochs than the archive's is
 # left as it is (and if it is NAME's, its checkpoint too: the script stops).
 set -euo pipefail
@@ -58,7 +58,7 @@ if [ -n "$checkpoint" ]; then
     cp "$scratch/$checkpoint" "$place/checkpoints/$checkpoint"
     echo "$checkpoint" > "$place/checkpoints/latest"
   done
-  # The GPU copy keeps this checkpoint only: what travels to the GPU machine is limited to
+  # The GPU copy keeps this checkpoint only: what is sent to the GPU machine is limited to
   # 64 MiB, about one checkpoint beside MNIST and the code.
   find "$gpu_runs/$name/checkpoints" -name '*.pt' ! -name "$checkpoint" -delete
   # The GPU copy of the run folder needs its small files too, to be resumed there.

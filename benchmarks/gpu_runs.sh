@@ -10,7 +10,7 @@
 #      scripts/run_queue.py in RUNS (default .gpuruns), each line given `--device DEVICE` (and
 #      `--cuda-graphs`, see 1; GRAPHS=0 leaves it out); when BUDGET seconds (default 500) have
 #      passed since the script began, the queue is stopped as Ctrl-C stops it: each run writes
-#      a checkpoint at the step it reached. A run folder already in RUNS (carried there with its
+#      a checkpoint at the step it reached. A run folder already in RUNS (sent there with its
 #      checkpoint) is resumed. Beside them, the exact-resume check on the device
 #      (benchmarks/resume_check.py, short), with torch's own kernels and then deterministic ones.
 # Writes to $OUT: gpu-runs.log, benchmarks.jsonl (the two benchmarks' rows), runs.tar.gz (every
@@ -22,14 +22,16 @@
 #   OUT=gpu ADGM_DATA_DIR=.mnist bash benchmarks/gpu_runs.sh              # on the GPU
 #   OUT=/tmp/g BUDGET=150 RUNS=/tmp/g-runs bash benchmarks/gpu_runs.sh cpu 5   # smoke test on a CPU
 #
-# The other runs' checkpoints stay on the machine while it is warm (30 s after a call): at once,
-# one call each, `OUT=$OUT bash benchmarks/gpu_checkpoint_out.sh NAME` brings one back (about
-# 40 MB: one a call). Here, `bash benchmarks/gpu_put_back.sh FILES NAME` unpacks the returned
+# It is written for a remote GPU machine whose transfers are limited (files of 16 MiB, 64 MiB
+# each way per command) and which keeps its files only briefly after a command ends. The other
+# runs' checkpoints stay in RUNS there: straight after, one command each,
+# `OUT=DIR bash benchmarks/gpu_checkpoint_out.sh NAME` brings one back (about 40 MB: one per
+# command). Here, `bash benchmarks/gpu_put_back.sh FILES NAME` unpacks the returned
 # files into ../runs and docs/runs and reassembles NAME's checkpoint into ../runs/NAME and
-# .gpuruns/NAME (.gpuruns/ and .mnist/ are ignored by git). Carry [".mnist", ".gpuruns/NAME"]:
-# what travels is limited to 64 MiB, about one checkpoint beside MNIST and the code. A queue
-# line whose run has a folder here that does not travel starts afresh there (and gpu_put_back.sh
-# then leaves the folder here alone): put the carried run first and leave such lines out.
+# .gpuruns/NAME (.gpuruns/ and .mnist/ are ignored by git). Send .mnist and .gpuruns/NAME with
+# the code: 64 MiB hold about one checkpoint beside MNIST and the code. A queue line whose run
+# has a folder here that is not sent starts afresh there (and gpu_put_back.sh then leaves the
+# folder here alone): put the run that is sent first and leave such lines out.
 set -uo pipefail
 device=${1:-cuda}
 steps=${2:-}  # cut each epoch to this many steps (a smoke test); empty: whole epochs

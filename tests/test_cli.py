@@ -188,22 +188,23 @@ def test_resume_without_out_continues_the_default_run_folder(mnist_dir, tmp_path
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
 
 
-def test_a_run_trained_with_cuda_graphs_resumes_on_a_cpu_without_them(mnist_dir, tmp_path):
+def test_a_run_trained_with_cuda_graphs_resumes_on_a_cpu_without_them(mnist_dir, tmp_path, capsys):
     """As if its first epoch ran on a GPU with --cuda-graphs: config.json says so."""
     out = tmp_path / "run"
     short = [*SMALL, "--model", "m2", "--max-steps-per-epoch", "5", "--out", str(out)]
-    assert adgm("train", *short, "--epochs", "1").returncode == 0
+    assert main(["train", *short, "--epochs", "1"]) == 0
     stored = json.loads((out / "config.json").read_text())
     stored["train"].update(device="cuda", cuda_graphs=True)
     (out / "config.json").write_text(json.dumps(stored))
-    asked = adgm("train", "--resume", "--out", str(out), "--device", "cpu", "--cuda-graphs")
-    assert asked.returncode == 2
-    assert asked.stderr.strip() == (
+    capsys.readouterr()
+    asked = ["train", "--resume", "--out", str(out), "--device", "cpu", "--cuda-graphs"]
+    assert main(asked) == 2
+    assert capsys.readouterr().err.strip() == (
         "adgm: error: --cuda-graphs needs a CUDA device (--device cuda); this run trains on cpu"
     )
-    again = adgm("train", "--resume", "--out", str(out), "--epochs", "2", "--device", "cpu")
-    assert again.returncode == 0, again.stderr
-    assert "resuming on cpu: training on without CUDA graphs" in again.stdout
+    again = ["train", "--resume", "--out", str(out), "--epochs", "2", "--device", "cpu"]
+    assert main(again) == 0
+    assert "resuming on cpu: training on without CUDA graphs" in capsys.readouterr().out
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2]
 

@@ -124,19 +124,8 @@ PY
   wait "$queue_pid"
   echo "queue exited with status $?"
 
-  echo "== results (test error at each evaluation)"
-  for folder in "$runs"/*/; do
-    python3 - "$folder" <<'PY'
-import json, pathlib, sys
-folder = pathlib.Path(sys.argv[1])
-path = folder / "metrics.jsonl"
-rows = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
-tested = [f"{r['epoch']}: {100 * r['test_error']:.2f}%" for r in rows if "test_error" in r]
-seconds = sorted(r["seconds"] for r in rows)
-median = f", median {seconds[len(seconds) // 2]:.2f} s an epoch" if seconds else ""
-print(f"{folder.name}: {len(rows)} epochs{median}; " + (", ".join(tested) or "no evaluation"))
-PY
-  done
+  echo "== results"
+  python3 -m adgm.cli summary "$runs"/*/ --at 5 10 20 50 70 100 150 170 200 250 300
   (cd "$runs" && tar --exclude=checkpoints --exclude=lock -czf "$out/runs.tar.gz" .)
   OUT="$out" RUNS="$runs" bash benchmarks/gpu_checkpoint_out.sh "$first" && rm -f "$out/run.tar.gz"
   echo "== done after $((SECONDS - began)) s"

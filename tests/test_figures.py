@@ -376,6 +376,7 @@ def test_machine_note_gives_each_stretch_of_epochs_its_machine():
     # A run older than starts.jsonl, and a start that has not finished an epoch yet.
     assert machine_note("old", [{"epoch": 196, **epyc}], 196) == ("old (epochs 1-196 not recorded)")
     assert machine_note("none", [], 5) == ""
+    assert machine_note("fresh", [{"epoch": 0, **epyc}], 0) == ""  # no epoch finished yet
     # Resumed from an older checkpoint elsewhere: epochs 9-10 were trained again on the Xeon.
     back = [{"epoch": 0, **xeon}, {"epoch": 10, **epyc}, {"epoch": 8, **xeon}]
     assert machine_note("back", back, 20) == (

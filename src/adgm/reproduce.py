@@ -67,7 +67,8 @@ def machine_note(name: str, starts: list[dict], last_epoch: int) -> str:
 
     Consecutive starts on the same machine (CPU or GPU model, cores, threads, torch) make one
     stretch; a stretch ends where the next one starts, and a start from an older checkpoint
-    takes over the epochs it trains again. '' for a run with no start recorded.
+    takes over the epochs it trains again. '' for a run with no start recorded or no epoch
+    finished.
     """
     if not starts:
         return ""
@@ -86,6 +87,8 @@ def machine_note(name: str, starts: list[dict], last_epoch: int) -> str:
     for (first, machine), following in zip(stretches, [*stretches[1:], (last_epoch + 1, "")]):
         if following[0] > first:  # a stretch that trained at least one epoch
             parts.append(f"{span(first, following[0] - 1)} on {machine}")
+    if not parts:  # started, but no epoch finished yet
+        return ""
     return f"{name} (epochs {'; '.join(parts)})"
 
 

@@ -107,6 +107,7 @@ def main() -> None:
             "epoch": epoch,
             "points": len(x),
             "samples": args.samples,
+            "max_mi": math.log(model.n_classes),  # I(y; a | x) is at most log K
             **auxiliary_use(model, x, y, args.samples, args.chunk),
         }
         if model.generative_auxiliary:
@@ -119,7 +120,7 @@ def format_row(row: dict) -> str:
         f"{row['run']} ({row['model']}, epoch {row['epoch']}): error {100 * row['error']:.2f}%, "
         f"at the mean of a {100 * row['error_at_mean']:.2f}%, with another image's a "
         f"{100 * row['error_other_a']:.2f}%; I(y; a | x) {row['mi']:.4f} nats "
-        f"(max {math.log(10):.2f}); a draw changes the label "
+        f"(max {row['max_mi']:.2f}); a draw changes the label "
         f"{100 * row['changed']:.2f}% of the time"
         + (f"; a costs {row['a_cost']:.2f} nats" if "a_cost" in row else "")
     )

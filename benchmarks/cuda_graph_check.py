@@ -29,17 +29,13 @@ import time
 import torch
 
 from adgm.config import ModelConfig, TrainConfig
+from adgm.devices import synchronise
 from adgm.distributed import ProcessGroup
 from adgm.models import build_model
 from adgm.optimisation import OptimisationStep
 
 CASES = ["adgm:1", "adgm:10", "sdgm:1", "sdgm:10"]
 BLOCK = 10  # steps timed together between two device syncs
-
-
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_batches(n_steps: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:

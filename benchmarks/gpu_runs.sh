@@ -58,24 +58,25 @@ extra="--device $device"
   nproc
 
   echo "== smoke runs"
-  if ! timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
-    --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" \
-    --out "$scratch/smoke" > "$scratch/smoke.log" 2>&1; then
-    tail -n 30 "$scratch/smoke.log"
+  smoke() {  # smoke NAME [FLAGS]: 20 steps of a 10 MC ADGM; its last lines, or 30 on failure
+    if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
+      --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" "${@:2}" \
+      --out "$scratch/$1" > "$scratch/$1.log" 2>&1 && ! grep -q "capture failed" "$scratch/$1.log"; then
+      tail -n 2 "$scratch/$1.log"
+    else
+      tail -n 30 "$scratch/$1.log"
+      return 1
+    fi
+  }
+  if ! smoke smoke; then
     echo "smoke run failed: stopping"
     exit 1
   fi
-  tail -n 2 "$scratch/smoke.log"
   graphs_ok=0
   if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
-    if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
-      --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" --cuda-graphs \
-      --out "$scratch/smoke-graphs" > "$scratch/smoke-graphs.log" 2>&1 \
-      && ! grep -q "capture failed" "$scratch/smoke-graphs.log"; then
-      tail -n 2 "$scratch/smoke-graphs.log"
+    if smoke smoke-graphs --cuda-graphs; then
       graphs_ok=1
     else
-      tail -n 30 "$scratch/smoke-graphs.log"
       echo "the smoke run with --cuda-graphs failed"
     fi
   fi

@@ -24,17 +24,13 @@ import torch
 
 from adgm.config import ModelConfig
 from adgm.cpu import flush_denormals, keep_freed_memory
+from adgm.devices import synchronise
 from adgm.flops import step_flops
 from adgm.models import build_model
 from adgm.objectives import objective
 
 CASES = [("m2", 1), ("adgm", 1), ("adgm", 10), ("adgm-gen", 1), ("sdgm", 1), ("sdgm", 10)]
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def autocast(device: torch.device, dtype_name: str):

@@ -114,25 +114,22 @@ class CudaGraphStep:
     def __call__(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, *, number: int):
         """Step `number` (from 1) on this batch; returns the step's terms."""
         if self.failed is not None:
-            return self._eager(x_l, y_l, x_u, number)
+            return self.step(x_l, y_l, x_u, number)
         if self.warmup_left > 0:
             self.warmup_left -= 1
             with self.backend.side_stream():
-                return self._eager(x_l, y_l, x_u, number)
+                return self.step(x_l, y_l, x_u, number)
         if self.captured_lr != self.lr_of():
             self.forget()
         capture = self._capture_for(x_l, y_l, x_u)
         if capture is None:
-            return self._eager(x_l, y_l, x_u, number)
+            return self.step(x_l, y_l, x_u, number)
         for static, value in zip(capture.inputs, (x_l, y_l, x_u), strict=True):
             static.copy_(value)
         capture.number.fill_(number)
         capture.replay()
         self.replays += 1
         return capture.outputs
-
-    def _eager(self, x_l, y_l, x_u, number: int):
-        return self.step(x_l, y_l, x_u, number)
 
     def _capture_for(self, x_l, y_l, x_u) -> _Capture | None:
         """The capture for this batch's shapes, recorded now if there is none yet; None if

@@ -21,3 +21,10 @@ def resolve_device(requested: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AdgmError("device 'cuda' was asked for but no CUDA GPU is available")
     return device
+
+
+def synchronise(device: torch.device) -> None:
+    """Wait for the work queued on `device` (a GPU's kernels run ahead of the host); a CPU's is
+    already done. For timings."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

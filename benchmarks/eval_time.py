@@ -17,6 +17,7 @@ import time
 import torch
 
 from adgm.config import ModelConfig
+from adgm.devices import synchronise
 from adgm.evaluate import error_rate
 from adgm.models import build_model
 
@@ -37,12 +38,10 @@ def main() -> None:
         error_rate(model, x, y, n_samples=args.samples)  # warm-up
         times = []
         for _ in range(args.repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronise(device)
             start = time.perf_counter()
             error_rate(model, x, y, n_samples=args.samples)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronise(device)
             times.append(time.perf_counter() - start)
         print(
             f"{name:>8}: {statistics.median(times):6.2f} s for {args.images} images, "

@@ -17,6 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from adgm.config import ModelConfig
 from adgm.cpu import flush_denormals, keep_freed_memory
+from adgm.devices import synchronise
 from adgm.flops import step_flops
 
 MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_mkldnn_linear"}
@@ -44,8 +45,7 @@ def main() -> None:
     with profile(activities=activities) as prof:
         for _ in range(args.steps):
             one_step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronise(device)
     use_device_time = device.type == "cuda"
 
     def ms(event) -> float:  # self time of an operator, per step

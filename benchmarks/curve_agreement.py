@@ -7,8 +7,14 @@ estimated from the curves themselves (two runs that differ only by noise have a 
 sqrt(2) sigma); then the training loss J of the two runs, epoch by epoch, a far less noisy
 comparison than the test error.
 
+With several reference runs (seeds of one setting) before the last run, the reference is their
+band: the last run against their mean at each epoch, the seeds' own spread, and the number of
+evaluations above the highest seed or below the lowest (`adgm.reproduce.band_agreement`); the
+training loss against their mean J.
+
     python benchmarks/curve_agreement.py docs/runs/sdgm-1mc docs/runs/sdgm-1mc-bf16
     python benchmarks/curve_agreement.py A B --from-epoch 20 --to-epoch 100
+    python benchmarks/curve_agreement.py SEED0 SEED1 SEED2 OTHER --to-epoch 100
 """
 
 from __future__ import annotations
@@ -20,25 +26,31 @@ from pathlib import Path
 
 from adgm.errors import AdgmError
 from adgm.plots import run_label
-from adgm.reproduce import curve_agreement, errors_by_epoch
+from adgm.reproduce import band_agreement, curve_agreement, errors_by_epoch
 from adgm.run_folder import load_run_config, read_metrics
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("reference", type=Path)
+    parser.add_argument("reference", type=Path, nargs="+", help="one run, or several seeds")
     parser.add_argument("other", type=Path)
     parser.add_argument("--from-epoch", type=int, default=1)
     parser.add_argument("--to-epoch", type=int, default=None)
     args = parser.parse_args()
     try:
-        folders = (args.reference, args.other)
+        folders = (*args.reference, args.other)
         labels = [run_label(load_run_config(path)) for path in folders]
         runs = [_rows_in_range(path, args.from_epoch, args.to_epoch) for path in folders]
-        agreement = curve_agreement(*runs)
+        if len(args.reference) > 1:
+            band = band_agreement(runs[:-1], runs[-1])
+        else:
+            agreement = curve_agreement(*runs)
     except AdgmError as exc:
         print(f"curve_agreement: error: {exc}", file=sys.stderr)
         return 2
+    if len(args.reference) > 1:
+        _print_band(labels, runs, band)
+        return 0
     _print_curves(labels, runs)
     a = agreement
     print(
@@ -67,6 +79,34 @@ def _print_loss_agreement(runs: list[list[dict]]) -> None:
         f"the per-epoch differences, J about {statistics.fmean(losses[0][e] for e in epochs):.0f})"
         f"{progress}"
     )
+
+
+def _print_band(labels: list[str], runs: list[list[dict]], band: dict) -> None:
+    """The last run against the mean and range of the others, epoch by epoch, then in sum."""
+    bands, tested = [errors_by_epoch(rows) for rows in runs[:-1]], errors_by_epoch(runs[-1])
+    epochs = sorted(set(tested).intersection(*(set(b) for b in bands)))
+    print(f"| epoch | mean of {len(bands)} runs (lowest-highest) | {labels[-1]} | difference |")
+    print("| --- | --- | --- | --- |")
+    for epoch in epochs:
+        at = [b[epoch] for b in bands]
+        mean = statistics.fmean(at)
+        print(
+            f"| {epoch} | {mean:.2f}% ({min(at):.2f}-{max(at):.2f}) | {tested[epoch]:.2f}% "
+            f"| {tested[epoch] - mean:+.2f} |"
+        )
+    print(f"\nreference runs: {', '.join(f'{label}' for label in labels[:-1])}")
+    print(
+        f"epochs {band['first_epoch']}-{band['last_epoch']} ({band['epochs']} evaluations): "
+        f"difference from their mean {band['bias']:+.2f} ± {band['bias_se']:.2f} points "
+        f"(mean ± s.e.); their own spread (sd across runs) {band['seed_sd']:.2f} points on "
+        f"average; above the highest at {band['above']}, below the lowest at {band['below']}"
+    )
+    mean_rows = [
+        {"epoch": e, "J": statistics.fmean(j[e] for j in losses)}
+        for losses in [[{r["epoch"]: r["J"] for r in rows} for rows in runs[:-1]]]
+        for e in sorted(set.intersection(*(set(j) for j in losses)))
+    ]
+    _print_loss_agreement([mean_rows, runs[-1]])
 
 
 def _rows_in_range(run_dir: Path, first: int, last: int | None) -> list[dict]:

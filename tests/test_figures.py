@@ -232,6 +232,43 @@ def test_curve_agreement_recovers_the_noise_and_an_offset_of_synthetic_curves():
         curve_agreement(rows(first)[:2], rows(second))
 
 
+def test_band_agreement_measures_a_run_against_the_mean_and_range_of_seeds():
+    import numpy as np
+
+    from adgm.reproduce import band_agreement
+
+    rng = np.random.default_rng(1)
+    epochs = np.arange(5, 505, 5)
+    trend = 20 * np.exp(-epochs / 100) + 3
+    seeds = [trend + rng.normal(0, 0.5, len(epochs)) for _ in range(3)]
+    other = trend - 2.0 + rng.normal(0, 0.5, len(epochs))
+
+    def rows(errors, skip=()):
+        return [
+            {"epoch": int(e), "test_error": v / 100}
+            for e, v in zip(epochs, errors)
+            if int(e) not in skip
+        ]
+
+    # the other run misses epoch 10 and one seed misses epoch 15: neither epoch counts
+    band = band_agreement(
+        [rows(seeds[0]), rows(seeds[1], skip={15}), rows(seeds[2])], rows(other, {10})
+    )
+    kept = [k for k, e in enumerate(epochs) if e not in (10, 15)]
+    stacked = np.array(seeds)[:, kept]
+    diffs = other[kept] - stacked.mean(axis=0)
+    assert band["epochs"] == len(kept) and band["references"] == 3
+    assert band["first_epoch"] == 5 and band["last_epoch"] == 500
+    assert band["bias"] == pytest.approx(diffs.mean())
+    assert band["bias_se"] == pytest.approx(diffs.std(ddof=1) / len(kept) ** 0.5)
+    assert band["seed_sd"] == pytest.approx(stacked.std(axis=0, ddof=1).mean())
+    assert abs(band["bias"] + 2.0) < 3 * band["bias_se"]
+    assert band["below"] == int((other[kept] < stacked.min(axis=0)).sum()) > 0
+    assert band["above"] == int((other[kept] > stacked.max(axis=0)).sum())
+    with pytest.raises(AdgmError, match="at least 2 reference runs"):
+        band_agreement([rows(seeds[0])], rows(other))
+
+
 def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     from dataclasses import replace
 

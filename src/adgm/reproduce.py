@@ -149,6 +149,38 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     }
 
 
+def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str, float]:
+    """How far `other`'s test-error curve lies from the band of several runs of one setting
+    (e.g. three seeds), against the spread of those runs.
+
+    Over the epochs every run evaluated (test errors in percent): with m_k the mean and
+    s_k the standard deviation of the references at epoch k, ``bias`` = mean(f_k - m_k) with
+    ``bias_se`` = sd(f_k - m_k) / sqrt(n); ``seed_sd`` = mean(s_k), the references' own spread;
+    ``above`` and ``below`` count the epochs where f_k is above the highest reference or below
+    the lowest one; ``references`` is their number. Needs two references and two shared epochs.
+    """
+    if len(references) < 2:
+        raise AdgmError(f"a band needs at least 2 reference runs, got {len(references)}")
+    bands = [errors_by_epoch(rows) for rows in references]
+    tested = errors_by_epoch(other)
+    epochs = sorted(set(tested).intersection(*(set(b) for b in bands)))
+    if len(epochs) < 2:
+        raise AdgmError(f"the runs share {len(epochs)} evaluated epochs; at least 2 are needed")
+    at = {e: [b[e] for b in bands] for e in epochs}
+    diffs = [tested[e] - statistics.fmean(at[e]) for e in epochs]
+    return {
+        "epochs": len(epochs),
+        "first_epoch": epochs[0],
+        "last_epoch": epochs[-1],
+        "references": len(references),
+        "bias": statistics.fmean(diffs),
+        "bias_se": statistics.stdev(diffs) / len(diffs) ** 0.5,
+        "seed_sd": statistics.fmean(statistics.stdev(at[e]) for e in epochs),
+        "above": sum(tested[e] > max(at[e]) for e in epochs),
+        "below": sum(tested[e] < min(at[e]) for e in epochs),
+    }
+
+
 def _second_difference_noise(values: list[float]) -> float:
     """sigma of e_k = trend + noise from sd(e_k - (e_{k-1} + e_{k+1}) / 2) / sqrt(1.5)."""
     curvature = [values[k] - (values[k - 1] + values[k + 1]) / 2 for k in range(1, len(values) - 1)]

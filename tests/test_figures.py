@@ -440,3 +440,47 @@ def test_a_legend_of_many_lines_goes_beside_the_axes_and_a_short_one_stays_insid
     assert 5 * 2 > LEGEND_INSIDE_LINES  # each long label wraps to at least two lines
     assert width_of(few) == 6 * 120  # the figure as it always was: 6 inches at 120 dpi
     assert width_of(many) > 6 * 120 * 1.5  # widened for a legend to the right of the axes
+
+
+def test_curve_agreement_script_compares_a_run_with_the_band_of_several_seeds(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from adgm.config import RunConfig
+
+    paper = RunConfig()
+    curves = {  # run -> test errors (%) at epochs 5, 10, 15, 20
+        "seed0": [10.0, 8.0, 6.0, 5.0],
+        "seed1": [12.0, 9.0, 7.0, 6.0],
+        "seed2": [14.0, 10.0, 8.0, 7.0],
+        "other": [9.0, 9.5, 7.5, 4.0],
+    }
+    folders = []
+    for k, (name, errors) in enumerate(curves.items()):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = replace(paper, train=replace(paper.train, seed=k))
+        (folder / "config.json").write_text(json.dumps(config.to_dict()))
+        rows = [
+            {"epoch": 5 * (i + 1), "J": 100.0 - i, "test_error": e / 100}
+            for i, e in enumerate(errors)
+        ]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        folders.append(str(folder))
+    script = Path(__file__).parents[1] / "benchmarks" / "curve_agreement.py"
+    done = subprocess.run(
+        [sys.executable, str(script), *folders], capture_output=True, text=True, check=True
+    )
+    # mean of the seeds: 12, 9, 7, 6; the other run: -3, +0.5, +0.5, -2 -> mean -1.00;
+    # below the lowest seed at epochs 5 and 20, above the highest at none
+    assert "| 5 | 12.00% (10.00-14.00) | 9.00% | -3.00 |" in done.stdout
+    assert "difference from their mean -1.00 ±" in done.stdout
+    assert "their own spread (sd across runs) 1.25 points" in done.stdout  # sd 2, 1, 1, 1
+    assert "above the highest at 0, below the lowest at 2" in done.stdout
+    alone = subprocess.run(
+        [sys.executable, str(script), folders[0], folders[3]], capture_output=True, text=True
+    )
+    assert alone.returncode == 0 and "spread" in alone.stdout and "band" not in alone.stdout

@@ -107,3 +107,49 @@ def test_the_cost_of_a_matches_a_loop_over_images_draws_and_labels():
                     log_p = normal(mu_p[0, 0], (0.5 * logvar_p[0, 0]).exp()).log_prob(a).sum()
                     expected += float(weights[y] * (log_q - log_p)) / 2
     assert abs(got - expected / 4) < 1e-4
+
+
+def test_the_share_of_z_that_a_moves_matches_a_loop_and_is_zero_when_q_z_ignores_a():
+    """Var_s[mu] / (E_s[sigma^2] + Var_s[mu]) of q(z|a,y,x) over the active units of z: the
+    benchmark's batched version (chunks of 3) against one image and one draw at a time."""
+    from adgm.config import ModelConfig
+    from adgm.models import build_model
+
+    torch.manual_seed(4)
+    model = build_model(
+        ModelConfig(
+            name="sdgm", hidden=(8,), z_dim=4, a_dim=3, x_dim=5, n_classes=3, gaussian_init="glorot"
+        )
+    ).eval()
+    with torch.no_grad():  # unit 0 of z: q(z|a,y,x) = N(0, 1) whatever the input, not active
+        for layer in (model.z_head.mu, model.z_head.logvar):
+            layer.weight[0].zero_()
+            layer.bias[0].zero_()
+    x, y = torch.rand(6, 5), torch.tensor([0, 1, 2, 2, 1, 0])
+    torch.manual_seed(0)
+    got = auxiliary_use.z_share_of_a(model, x, y, n_samples=4, chunk=3)
+
+    torch.manual_seed(0)  # the same draws of a, chunk by chunk
+    draws = torch.cat([model.sample_auxiliary(x[i : i + 3], 4).value for i in (0, 3)], dim=1)
+    normal, standard = torch.distributions.Normal, torch.distributions.Normal(0.0, 1.0)
+    between, within, kl = torch.zeros(4), torch.zeros(4), torch.zeros(4)
+    with torch.no_grad():
+        for i in range(6):
+            mus, sigmas = [], []
+            for s in range(4):
+                aux = Auxiliary(draws[s : s + 1, i : i + 1], None, None)
+                mu, logvar = model.q_z(x[i : i + 1], y[i : i + 1], aux=aux)
+                mus.append(mu[0])
+                sigmas.append((0.5 * logvar[0]).exp())
+            mus, sigmas = torch.stack(mus), torch.stack(sigmas)  # (S, Z)
+            between += mus.var(0) / 6
+            within += sigmas.square().mean(0) / 6
+            kl += torch.distributions.kl_divergence(normal(mus, sigmas), standard).mean(0) / 6
+    active = kl > 0.01
+    assert not active[0] and 0 < int(active.sum()) == got["z_active"]
+    expected = float((between / (between + within))[active].mean())
+    assert abs(got["z_share"] - expected) < 1e-5 and got["z_share"] > 1e-3
+
+    with torch.no_grad():
+        model.z_encoder.input_maps[2].weight.zero_()  # q(z|a,y,x) no longer reads a
+    assert auxiliary_use.z_share_of_a(model, x, y, n_samples=4, chunk=3)["z_share"] == 0.0

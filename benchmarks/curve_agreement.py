@@ -94,19 +94,17 @@ def _print_band(labels: list[str], runs: list[list[dict]], band: dict) -> None:
             f"| {epoch} | {mean:.2f}% ({min(at):.2f}-{max(at):.2f}) | {tested[epoch]:.2f}% "
             f"| {tested[epoch] - mean:+.2f} |"
         )
-    print(f"\nreference runs: {', '.join(f'{label}' for label in labels[:-1])}")
+    print(f"\nreference runs: {'; '.join(labels[:-1])}")
     print(
         f"epochs {band['first_epoch']}-{band['last_epoch']} ({band['epochs']} evaluations): "
         f"difference from their mean {band['bias']:+.2f} ± {band['bias_se']:.2f} points "
         f"(mean ± s.e.); their own spread (sd across runs) {band['seed_sd']:.2f} points on "
         f"average; above the highest at {band['above']}, below the lowest at {band['below']}"
     )
-    mean_rows = [
-        {"epoch": e, "J": statistics.fmean(j[e] for j in losses)}
-        for losses in [[{r["epoch"]: r["J"] for r in rows} for rows in runs[:-1]]]
-        for e in sorted(set.intersection(*(set(j) for j in losses)))
-    ]
-    _print_loss_agreement([mean_rows, runs[-1]])
+    losses = [{r["epoch"]: r["J"] for r in rows} for rows in runs[:-1]]
+    shared = sorted(set.intersection(*(set(j) for j in losses)))
+    mean_loss = [{"epoch": e, "J": statistics.fmean(j[e] for j in losses)} for e in shared]
+    _print_loss_agreement([mean_loss, runs[-1]])
 
 
 def _rows_in_range(run_dir: Path, first: int, last: int | None) -> list[dict]:

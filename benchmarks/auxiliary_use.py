@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from adgm.data import load_data
-from adgm.distributions import log_normal_diag
+from adgm.distributions import kl_per_unit, log_normal_diag
 from adgm.models.base import Auxiliary
 from adgm.nn import GaussianLayer
 from adgm.pairs import pair_index
@@ -103,7 +103,7 @@ def z_share_of_a(model, x: torch.Tensor, y: torch.Tensor, n_samples: int, chunk:
         mu, logvar = model.q_z_given_auxiliary(xb, a, rows, yb)  # (S, B, Z)
         between += mu.double().var(0).sum(0).cpu()
         within += logvar.double().exp().mean(0).sum(0).cpu()
-        kl += (0.5 * (mu.square() + logvar.exp() - logvar - 1)).double().mean(0).sum(0).cpu()
+        kl += kl_per_unit(mu, logvar).double().mean(0).sum(0).cpu()
     active = kl / len(x) > 0.01
     share = between / (between + within)
     return {

@@ -83,16 +83,12 @@ def _print_loss_agreement(runs: list[list[dict]]) -> None:
 
 def _print_band(labels: list[str], runs: list[list[dict]], band: dict) -> None:
     """The last run against the mean and range of the others, epoch by epoch, then in sum."""
-    bands, tested = [errors_by_epoch(rows) for rows in runs[:-1]], errors_by_epoch(runs[-1])
-    epochs = sorted(set(tested).intersection(*(set(b) for b in bands)))
-    print(f"| epoch | mean of {len(bands)} runs (lowest-highest) | {labels[-1]} | difference |")
+    mean_of = f"mean of {band['references']} runs (lowest-highest)"
+    print(f"| epoch | {mean_of} | {labels[-1]} | difference |")
     print("| --- | --- | --- | --- |")
-    for epoch in epochs:
-        at = [b[epoch] for b in bands]
-        mean = statistics.fmean(at)
+    for epoch, mean, low, high, value in band["rows"]:
         print(
-            f"| {epoch} | {mean:.2f}% ({min(at):.2f}-{max(at):.2f}) | {tested[epoch]:.2f}% "
-            f"| {tested[epoch] - mean:+.2f} |"
+            f"| {epoch} | {mean:.2f}% ({low:.2f}-{high:.2f}) | {value:.2f}% | {value - mean:+.2f} |"
         )
     print(f"\nreference runs: {'; '.join(labels[:-1])}")
     print(

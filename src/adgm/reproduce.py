@@ -10,11 +10,12 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from adgm.checkpoint import atomic_write_text, has_checkpoint
 from adgm.config import MODEL_NAMES, MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
-from adgm.plots import errors_by_epoch, run_label
+from adgm.plots import errors_by_epoch, run_label, seed_band
 from adgm.reference import AUTHORS_LOG_LABEL, AUTHORS_LOG_TEST_ERROR
 from adgm.train import Trainer, read_metrics
 
@@ -149,7 +150,7 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     }
 
 
-def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str, float]:
+def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str, Any]:
     """How far `other`'s test-error curve lies from the band of several runs of one setting
     (e.g. three seeds), against the spread of those runs.
 
@@ -157,27 +158,32 @@ def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str,
     s_k the standard deviation of the references at epoch k, ``bias`` = mean(f_k - m_k) with
     ``bias_se`` = sd(f_k - m_k) / sqrt(n); ``seed_sd`` = mean(s_k), the references' own spread;
     ``above`` and ``below`` count the epochs where f_k is above the highest reference or below
-    the lowest one; ``references`` is their number. Needs two references and two shared epochs.
+    the lowest one; ``references`` is their number; ``rows`` holds, per epoch, (k, m_k, lowest,
+    highest, f_k). Needs two references and two shared epochs.
     """
     if len(references) < 2:
         raise AdgmError(f"a band needs at least 2 reference runs, got {len(references)}")
     bands = [errors_by_epoch(rows) for rows in references]
     tested = errors_by_epoch(other)
-    epochs = sorted(set(tested).intersection(*(set(b) for b in bands)))
-    if len(epochs) < 2:
-        raise AdgmError(f"the runs share {len(epochs)} evaluated epochs; at least 2 are needed")
-    at = {e: [b[e] for b in bands] for e in epochs}
-    diffs = [tested[e] - statistics.fmean(at[e]) for e in epochs]
+    rows = [
+        (epoch, mean, low, high, tested[epoch])
+        for epoch, mean, low, high in zip(*seed_band(bands), strict=True)
+        if epoch in tested
+    ]
+    if len(rows) < 2:
+        raise AdgmError(f"the runs share {len(rows)} evaluated epochs; at least 2 are needed")
+    diffs = [value - mean for _, mean, _, _, value in rows]
     return {
-        "epochs": len(epochs),
-        "first_epoch": epochs[0],
-        "last_epoch": epochs[-1],
+        "epochs": len(rows),
+        "first_epoch": rows[0][0],
+        "last_epoch": rows[-1][0],
         "references": len(references),
         "bias": statistics.fmean(diffs),
         "bias_se": statistics.stdev(diffs) / len(diffs) ** 0.5,
-        "seed_sd": statistics.fmean(statistics.stdev(at[e]) for e in epochs),
-        "above": sum(tested[e] > max(at[e]) for e in epochs),
-        "below": sum(tested[e] < min(at[e]) for e in epochs),
+        "seed_sd": statistics.fmean(statistics.stdev(b[row[0]] for b in bands) for row in rows),
+        "above": sum(value > high for _, _, _, high, value in rows),
+        "below": sum(value < low for _, _, low, _, value in rows),
+        "rows": rows,
     }
 
 

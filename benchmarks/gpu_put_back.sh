@@ -11,7 +11,9 @@
 # .gpuruns, sent to the GPU machine next time: send .gpuruns/NAME, one run, since 64 MiB hold
 # about one checkpoint beside MNIST and the code) and marked as the latest; the GPU copy keeps no older checkpoint. The parts are
 # checked against the checkpoint's SHA-256; a run folder here with more epochs than the archive's is
-# left as it is (and if it is NAME's, its checkpoint too: the script stops).
+# left as it is (and if it is NAME's, its checkpoint too: the script stops); a copy in COPY_TO
+# with more epochs than the archive's (a run started again after its folder was lost) is kept
+# as it is, while the run folder and checkpoint are put back.
 set -euo pipefail
 files=${1:?usage: bash benchmarks/gpu_put_back.sh FILES NAME}
 name=${2:?usage: bash benchmarks/gpu_put_back.sh FILES NAME}
@@ -44,8 +46,15 @@ for folder in "$scratch"/runs/*/; do
     [ "$run" = "$name" ] && exit 1  # nor its checkpoint, which is older than this folder
     continue
   fi
-  mkdir -p "$runs/$run" "$copy_to/$run"
+  mkdir -p "$runs/$run"
   cp "$folder"/* "$runs/$run/" 2>/dev/null || true
+  recorded=0
+  [ -f "$copy_to/$run/metrics.jsonl" ] && recorded=$(wc -l < "$copy_to/$run/metrics.jsonl")
+  if [ "$got" -lt "$recorded" ]; then
+    echo "$run: $got epochs; $copy_to/$run records $recorded, kept until the run passes it"
+    continue
+  fi
+  mkdir -p "$copy_to/$run"
   for small in config.json command.txt metrics.jsonl starts.jsonl; do
     [ -f "$folder/$small" ] && cp "$folder/$small" "$copy_to/$run/"
   done

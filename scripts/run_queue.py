@@ -17,9 +17,13 @@ checkpoint); a new one starts with its line's arguments and `--epochs TARGET`. S
 command, run again after the machine stopped everything, picks up where the queue was; raising a
 line's target later trains that run further. With --copy-to DIR the small files of each
 running run (config.json, command.txt, metrics.jsonl, starts.jsonl) are kept copied in DIR/NAME,
-ready to commit. The queue file is read again at every poll (5 s), so
-lines added, removed or moved while the queue trains count from the next start (a file that
-no longer reads keeps the last good queue, with a message). A run that exits with an error is
+ready to commit. A copy that reaches further than its run is never overwritten: when the machine
+was replaced and the runs folder lost, a line whose copy reaches its target counts as done, and
+a run whose copy stops short trains again from epoch 0 (training is deterministic on a CPU), its
+copy kept as it was until the new run passes it, then compared with it row by row. The queue
+file is read again at every poll (5 s), so lines added, removed or moved while the queue trains
+count from the next start (a file that no longer reads keeps the last good queue, with a
+message). A run that exits with an error is
 reported and not started again in this call; so is a run stopped by a Ctrl-C (SIGINT) sent to
 it alone, which pauses that run (from its checkpoint) and lets the next line start. Ctrl-C (or
 SIGTERM) to the queue passes Ctrl-C to the runs, which write a checkpoint after their current
@@ -184,6 +188,18 @@ class QueueRunner:
             done = last_epoch(run_dir)
             if done >= run.target_epoch:
                 continue
+            if self.copier is not None and not (run_dir / CONFIG).exists():
+                recorded = self.copier.recorded_epoch(run.name)
+                where = self.copier.copy_to / run.name
+                if recorded >= run.target_epoch:
+                    say(f"{run.name}: {where} records epoch {recorded}; not trained again")
+                    continue
+                if recorded:
+                    self.copier.held.add(run.name)  # compared with the run once it passes
+                    say(
+                        f"{run.name}: no run folder, {where} records epoch {recorded}: "
+                        "training again from epoch 0; the record is kept until the run passes it"
+                    )
             say(f"{run.name}: from epoch {done} to {run.target_epoch}")
             with open(self.runs_dir / f"{run.name}.log", "a") as log:
                 # Its own session: a terminal's Ctrl-C reaches the queue only, which passes one
@@ -216,20 +232,59 @@ class QueueRunner:
                 say(f"{name}: stopped at epoch {last_epoch(self.runs_dir / name)}")
 
 
+TIMINGS = ("seconds", "steps_per_s", "eval_seconds")  # metrics that differ between machines
+
+
+def first_difference(record: list[dict], rows: list[dict]) -> str | None:
+    """Where `rows` first differ from `record` (timings aside) over their common epochs, in
+    words; None where every common epoch agrees exactly."""
+    recorded = {row["epoch"]: row for row in record}
+    for row in rows:
+        old = recorded.get(row["epoch"])
+        if old is None:
+            continue
+        for key in sorted((set(old) | set(row)) - set(TIMINGS)):
+            if old.get(key) != row.get(key):
+                return f"epoch {row['epoch']}: {key} {row.get(key)} against {old.get(key)}"
+    return None
+
+
 class Copier:
-    """copy_small_files for the queue: a run's copy failing is said once and does not stop it."""
+    """copy_small_files for the queue. A copy that reaches further than its run is held until
+    the run passes it, then the two are compared; a copy failing is said once and does not stop
+    the run."""
 
     def __init__(self, runs_dir: Path, copy_to: Path):
         self.runs_dir, self.copy_to = runs_dir, copy_to
         self.complaints: set[str] = set()
+        self.held: set[str] = set()
+
+    def recorded_epoch(self, name: str) -> int:
+        """The last epoch of the copy's metrics (0 without a copy, or one that does not read)."""
+        try:
+            return last_epoch(self.copy_to / name)
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     def copy(self, name: str) -> None:
+        run_dir, destination = self.runs_dir / name, self.copy_to / name
         try:
-            copy_small_files(self.runs_dir / name, self.copy_to / name)
-        except OSError as error:
+            recorded, reached = self.recorded_epoch(name), last_epoch(run_dir)
+            if recorded > reached:
+                if name not in self.held:
+                    self.held.add(name)
+                    say(f"{name}: at epoch {reached}, {destination} records {recorded}: kept")
+                return
+            if name in self.held:
+                self.held.discard(name)
+                difference = first_difference(read_metrics(destination), read_metrics(run_dir))
+                agreement = f"differs at {difference}" if difference else "agrees exactly"
+                say(f"{name}: passed its record (epoch {recorded}) and {agreement}")
+            copy_small_files(run_dir, destination)
+        except (OSError, ValueError) as error:
             if name not in self.complaints:
                 self.complaints.add(name)
-                say(f"{name}: cannot copy its files to {self.copy_to / name} ({error})")
+                say(f"{name}: cannot copy its files to {destination} ({error})")
 
 
 class Queue:

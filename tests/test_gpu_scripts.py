@@ -83,6 +83,22 @@ def test_a_run_folder_here_that_is_further_along_is_left_alone(returned, tmp_pat
     assert (runs / "far" / "checkpoints" / "latest").read_text().strip().startswith("epoch-00003")
 
 
+def test_a_longer_record_in_docs_is_kept_while_the_run_comes_back(returned, tmp_path):
+    """The run was started again after its folder was lost: its record stays until it passes."""
+    files, payload = returned
+    here = {"RUNS": tmp_path / "runs", "COPY_TO": tmp_path / "docs", "GPU_RUNS": tmp_path / "g"}
+    record = here["COPY_TO"] / "far" / "metrics.jsonl"
+    record.parent.mkdir(parents=True)
+    record.write_text("".join(json.dumps({"epoch": e}) + "\n" for e in range(1, 6)))
+    done = script("gpu_put_back.sh", str(files), "far", **here)
+    assert done.returncode == 0, done.stderr
+    assert f"far: 2 epochs; {here['COPY_TO'] / 'far'} records 5, kept" in done.stdout
+    assert record.read_text().count("\n") == 5
+    assert (here["RUNS"] / "far" / "metrics.jsonl").read_text().count("\n") == 2
+    checkpoints = here["GPU_RUNS"] / "far" / "checkpoints"
+    assert (checkpoints / (checkpoints / "latest").read_text().strip()).read_bytes() == payload
+
+
 def test_a_missing_part_is_refused(returned, tmp_path):
     files, _ = returned
     (files / "checkpoint.part-ab").unlink()

@@ -84,7 +84,7 @@ def test_every_run_reaches_its_target_and_a_raised_target_continues_it(tmp_path)
     lines.append(f"second 2 {train}")  # a later stage of a run already in the queue
     copies = tmp_path / "copies"  # and --copy-to keeps the running runs' small files there
     (copies / "first").mkdir(parents=True)
-    (copies / "first" / "metrics.jsonl").write_text('{"epoch": 7}\n')  # stale: replaced
+    (copies / "first" / "metrics.jsonl").write_text('{"epoch": 1}\n')  # stale: replaced
     output = finish(queue_file(tmp_path, lines), runs, "--copy-to", str(copies))
     assert "first: from epoch 2 to 3" in output and "second: from epoch 1 to 2" in output
     assert "third" not in output  # at its target already
@@ -247,3 +247,54 @@ def test_a_copy_destination_that_cannot_be_written_is_said_once_and_the_run_goes
     output = finish(queue, runs, "--copy-to", str(blocked))
     assert output.count("c: cannot copy its files to") == 1, output
     assert epochs_of(runs / "c") == [1]
+
+
+def test_a_lost_runs_folder_retrains_from_the_copies_and_checks_them_row_by_row(tmp_path):
+    """The machine replaced: the copies say which lines are done; a run short of its target
+    trains again from epoch 0, its copy kept until the run passes it, then compared with it."""
+    train, runs = tiny_training(tmp_path)
+    copies = tmp_path / "copies"
+    lines = [f"done 1 {train}", f"same 1 {train}", f"tampered 1 {train} --seed 3"]
+    finish(queue_file(tmp_path, lines), runs, "--copy-to", str(copies))
+    record = copies / "tampered" / "metrics.jsonl"
+    row = json.loads(record.read_text())
+    record.write_text(json.dumps({**row, "J": row["J"] + 1.0}) + "\n")
+    (copies / "broken").mkdir()
+    (copies / "broken" / "metrics.jsonl").write_text("not json\n")
+
+    lines += [f"same 2 {train}", f"tampered 2 {train} --seed 3", f"broken 1 {train}"]
+    output = finish(queue_file(tmp_path, lines), tmp_path / "new-runs", "--copy-to", str(copies))
+    assert f"done: {copies / 'done'} records epoch 1; not trained again" in output
+    assert not (tmp_path / "new-runs" / "done").exists()
+    assert "same: no run folder" in output and "training again from epoch 0" in output
+    assert "same: passed its record (epoch 1) and agrees exactly" in output, output
+    assert f"tampered: passed its record (epoch 1) and differs at epoch 1: J {row['J']}" in output
+    for name in ("same", "tampered"):
+        assert epochs_of(tmp_path / "new-runs" / name) == [1, 2]
+        assert epochs_of(copies / name) == [1, 2]
+    assert epochs_of(copies / "broken") == [1]  # a record that does not read is replaced
+
+
+def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
+    """A copy is never shortened: it waits while its run is behind it."""
+    copies, runs = tmp_path / "copies", tmp_path / "runs"
+    (runs / "r").mkdir(parents=True)
+    (runs / "r" / "metrics.jsonl").write_text('{"epoch": 1, "J": 2.0}\n')
+    (copies / "r").mkdir(parents=True)
+    (copies / "r" / "metrics.jsonl").write_text('{"epoch": 1, "J": 2.0}\n{"epoch": 2, "J": 1.0}\n')
+    copier = run_queue.Copier(runs, copies)
+    copier.copy("r")
+    copier.copy("r")  # said once
+    assert epochs_of(copies / "r") == [1, 2]
+    assert capsys.readouterr().out.count(f"r: at epoch 1, {copies / 'r'} records 2: kept") == 1
+    (runs / "r" / "metrics.jsonl").write_text('{"epoch": 1, "J": 2.0}\n{"epoch": 2, "J": 1.5}\n')
+    copier.copy("r")  # level: copied; held before, so compared
+    assert (copies / "r" / "metrics.jsonl").read_text().endswith('"J": 1.5}\n')
+    said = "r: passed its record (epoch 2) and differs at epoch 2: J 1.5 against 1.0"
+    assert said in capsys.readouterr().out
+    assert (
+        run_queue.first_difference(
+            [{"epoch": 1, "J": 2.0, "seconds": 3.0}], [{"epoch": 1, "J": 2.0, "seconds": 9.0}]
+        )
+        is None
+    )

@@ -121,10 +121,14 @@ def test_the_share_of_z_that_a_moves_matches_a_loop_and_is_zero_when_q_z_ignores
             name="sdgm", hidden=(8,), z_dim=4, a_dim=3, x_dim=5, n_classes=3, gaussian_init="glorot"
         )
     ).eval()
-    with torch.no_grad():  # unit 0 of z: q(z|a,y,x) = N(0, 1) whatever the input, not active
-        for layer in (model.z_head.mu, model.z_head.logvar):
-            layer.weight[0].zero_()
-            layer.bias[0].zero_()
+    with torch.no_grad():  # unit 0 of z: q(z|a,y,x) = N(0, 1) whatever the input, not active;
+        # unit 1: N(0.1, 1), a KL of 0.005 nats for every image: inactive by its mean over the
+        # images, though their sum (0.03) is above the threshold
+        for unit, mean in ((0, 0.0), (1, 0.1)):
+            for layer in (model.z_head.mu, model.z_head.logvar):
+                layer.weight[unit].zero_()
+                layer.bias[unit].zero_()
+            model.z_head.mu.bias[unit] = mean
     x, y = torch.rand(6, 5), torch.tensor([0, 1, 2, 2, 1, 0])
     torch.manual_seed(0)
     got = auxiliary_use.z_share_of_a(model, x, y, n_samples=4, chunk=3)
@@ -146,7 +150,8 @@ def test_the_share_of_z_that_a_moves_matches_a_loop_and_is_zero_when_q_z_ignores
             within += sigmas.square().mean(0) / 6
             kl += torch.distributions.kl_divergence(normal(mus, sigmas), standard).mean(0) / 6
     active = kl > 0.01
-    assert not active[0] and 0 < int(active.sum()) == got["z_active"]
+    assert not active[0] and not active[1] and abs(float(kl[1]) - 0.005) < 1e-6
+    assert 0 < int(active.sum()) == got["z_active"]
     expected = float((between / (between + within))[active].mean())
     assert abs(got["z_share"] - expected) < 1e-5 and got["z_share"] > 1e-3
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 from adgm.errors import AdgmError
@@ -42,17 +43,19 @@ def main() -> int:
         labels = [run_label(load_run_config(path)) for path in folders]
         runs = [_rows_in_range(path, args.from_epoch, args.to_epoch) for path in folders]
         if len(args.reference) > 1:
-            band = band_agreement(runs[:-1], runs[-1])
+            report = partial(_print_band, labels, runs, band_agreement(runs[:-1], runs[-1]))
         else:
-            agreement = curve_agreement(*runs)
+            report = partial(_print_pair, labels, runs, curve_agreement(*runs))
     except AdgmError as exc:
         print(f"curve_agreement: error: {exc}", file=sys.stderr)
         return 2
-    if len(args.reference) > 1:
-        _print_band(labels, runs, band)
-        return 0
+    report()
+    return 0
+
+
+def _print_pair(labels: list[str], runs: list[list[dict]], a: dict) -> None:
+    """Two runs side by side, epoch by epoch, then their agreement and their training losses."""
     _print_curves(labels, runs)
-    a = agreement
     print(
         f"\nepochs {a['first_epoch']}-{a['last_epoch']} ({a['epochs']} evaluations): "
         f"difference {a['bias']:+.2f} ± {a['bias_se']:.2f} points (mean ± s.e.), "
@@ -61,7 +64,6 @@ def main() -> int:
         f"{2**0.5 * a['noise']:.2f}"
     )
     _print_loss_agreement(runs)
-    return 0
 
 
 def _print_loss_agreement(runs: list[list[dict]]) -> None:

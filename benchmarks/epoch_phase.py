@@ -4,8 +4,9 @@ Loads a run's latest checkpoint (taken at the end of an epoch) and trains on fro
 for --epochs epochs exactly as the run would (same batches, same noise: each evaluation puts the
 random state back as it found it; the run folder is not touched). Every --every steps it
 evaluates the test error with --samples samples of `a` and the error on each class's test
-images. With the class-sorted order (`--unlabelled-order class-sorted`, the authors' paper-era
-code) each line also says which classes the last --every unlabelled half-batches held. Prints
+images. With an unshuffled order (`--unlabelled-order class-sorted`, the authors' paper-era
+code, or `fixed`) each line also says which classes the last --every unlabelled half-batches
+held. Prints
 one line per evaluation; --json writes the rows too.
 
     python benchmarks/epoch_phase.py ../runs/sdgm-1mc-bf16-class-sorted --every 60
@@ -23,8 +24,7 @@ import numpy as np
 import torch
 
 from adgm.checkpoint import load_latest_checkpoint
-from adgm.config import RunConfig
-from adgm.data import load_fashion_mnist, load_mnist
+from adgm.data.batches import SemiSupervisedData
 from adgm.evaluate import predict_proba
 from adgm.run_folder import load_run_config
 from adgm.training_loop import TrainingLoop
@@ -42,18 +42,13 @@ def class_errors(loop: TrainingLoop, n_samples: int) -> tuple[float, list[float]
     return wrong.mean().item(), per_class
 
 
-def class_sorted_labels(config: RunConfig) -> np.ndarray | None:
-    """The labels of the unlabelled rows in the order a class-sorted run visits them (the
-    training labels, sorted as the run sorts them); None for another order, or for a data set
-    other than MNIST and Fashion-MNIST (a run with a subset or validation split is not handled)."""
-    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
-    data = config.data
-    if data.unlabelled_order != "class-sorted" or data.dataset not in loaders:
+def visiting_order_labels(data: SemiSupervisedData) -> np.ndarray | None:
+    """The classes of the unlabelled rows in the order every epoch visits them (the
+    class-sorted or fixed order); None for shuffled batches, whose order changes each epoch, or
+    for data without the classes of their unlabelled rows (own data)."""
+    if data.shuffle or data.y_unlabelled is None:
         return None
-    if data.n_validation or data.subset:
-        return None
-    train, _ = loaders[data.dataset](data.data_dir, download=False)
-    return np.sort(train.labels, kind="stable")
+    return data.y_unlabelled.cpu().numpy()
 
 
 def classes_of_steps(ordered: np.ndarray | None, batch: int, first: int, last: int) -> list[int]:
@@ -90,7 +85,7 @@ def main() -> None:
     loop.load_state_dict(state)
     if loop.step != 0:
         sys.exit(f"epoch_phase: the latest checkpoint of {args.run_dir} is within an epoch")
-    ordered = class_sorted_labels(loop.config)
+    ordered = visiting_order_labels(loop.data)
     batch = loop.config.data.unlabelled_batch
     rows = []
 

@@ -213,6 +213,41 @@ def test_class_sorted_order_visits_the_classes_in_turn_the_same_way_every_epoch(
     np.testing.assert_array_equal(shuffled.x_unlabelled.numpy(), train.images)
 
 
+@pytest.mark.parametrize("order", ["class-sorted", "fixed", "shuffled"])
+def test_the_classes_of_the_unlabelled_rows_follow_them_through_subset_hold_out_and_order(order):
+    """y_unlabelled is each stored unlabelled row's own class: found here by looking the row up
+    among the training images, after a subset, a validation hold-out and the order."""
+    train, test = grey_dataset(80, 8), grey_dataset(10, 9)
+    config = DataConfig(
+        n_labels=6,
+        labelled_batch=6,
+        unlabelled_batch=10,
+        unlabelled_order=order,
+        subset=70,
+        n_validation=20,
+    )
+    data = split_semi_supervised(train, test, config, n_classes=3)
+    rows = data.x_unlabelled.numpy()
+    assert len(rows) == 50
+    found = [int(np.flatnonzero((train.images == row).all(axis=1))[0]) for row in rows]
+    assert max(found) < 70  # inside the subset
+    np.testing.assert_array_equal(data.y_unlabelled.numpy(), train.labels[found])
+    if order == "class-sorted":
+        assert np.all(np.diff(data.y_unlabelled.numpy()) >= 0)
+
+
+def test_own_data_have_no_classes_for_their_unlabelled_rows(tmp_path):
+    path = tmp_path / "own.npz"
+    x = np.random.default_rng(0).random((30, 4), dtype=np.float32)
+    np.savez(path, X=x, y=np.array([0, 1, 2] + [-1] * 27))
+    from adgm.data import load_data
+
+    data = load_data(
+        DataConfig(dataset=str(path), n_labels=3, labelled_batch=3, unlabelled_batch=5)
+    )
+    assert data.y_unlabelled is None
+
+
 def test_fixed_order_is_one_permutation_of_the_label_seed_kept_every_epoch():
     """The authors' ICML 2016 data order: the unlabelled images shuffled once, at loading."""
     train, test = grey_dataset(60, 6), grey_dataset(10, 7)

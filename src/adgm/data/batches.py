@@ -32,6 +32,9 @@ class SemiSupervisedData:
     data without one).
     binarise False: Bernoulli data are used as grey levels in training too (the Bernoulli
     log-likelihood sum_d x_d log p_d + (1 - x_d) log(1 - p_d) holds for x_d in [0, 1]).
+    y_unlabelled (N_u,): the true classes of the unlabelled rows, in their stored order, where
+    the data set has them (MNIST and Fashion-MNIST; None for own data). Training never reads
+    them; they say which classes an unshuffled epoch visits when (benchmarks/epoch_phase.py).
     """
 
     x_labelled: torch.Tensor
@@ -47,6 +50,7 @@ class SemiSupervisedData:
     feature_std: np.ndarray | None = None
     shuffle: bool = True
     binarise: bool = True
+    y_unlabelled: torch.Tensor | None = None
 
     @property
     def x_dim(self) -> int:
@@ -101,6 +105,7 @@ def split_semi_supervised(
         x_labelled=tensor(train.images[labelled]),
         y_labelled=tensor(train.labels[labelled]),
         x_unlabelled=tensor(train.images[unlabelled_rows]),
+        y_unlabelled=tensor(train.labels[unlabelled_rows]),
         x_test=tensor(test_images),
         y_test=tensor(test.labels),
         x_valid=None if valid is None else tensor(test_inputs(valid.images, config.test_inputs)),

@@ -40,15 +40,24 @@ def describe_machine(device: torch.device) -> dict[str, Any]:
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The processor's model name, e.g. 'AMD EPYC'; platform.processor() where Linux's is absent."""
+    """The processor's model name with its family and model numbers where Linux gives them, e.g.
+    'AMD EPYC (family 26, model 2)': a virtual machine's name alone ('AMD EPYC') can stand for
+    processors a generation apart. platform.processor() where Linux's cpuinfo is absent."""
+    fields: dict[str, str] = {}
     try:
         for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
+            if not line.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or sys.platform
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or sys.platform
+    if fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def _usable_cores() -> int:

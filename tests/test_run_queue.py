@@ -254,25 +254,22 @@ def test_a_lost_runs_folder_retrains_from_the_copies_and_checks_them_row_by_row(
     trains again from epoch 0, its copy kept until the run passes it, then compared with it."""
     train, runs = tiny_training(tmp_path)
     copies = tmp_path / "copies"
-    lines = [f"done 1 {train}", f"same 1 {train}", f"tampered 1 {train} --seed 3"]
+    lines = [f"same 1 {train}", f"tampered 1 {train} --seed 3"]
     finish(queue_file(tmp_path, lines), runs, "--copy-to", str(copies))
     record = copies / "tampered" / "metrics.jsonl"
     row = json.loads(record.read_text())
     record.write_text(json.dumps({**row, "J": row["J"] + 1.0}) + "\n")
-    (copies / "broken").mkdir()
-    (copies / "broken" / "metrics.jsonl").write_text("not json\n")
 
-    lines += [f"same 2 {train}", f"tampered 2 {train} --seed 3", f"broken 1 {train}"]
+    lines += [f"same 2 {train}", f"tampered 2 {train} --seed 3"]
     output = finish(queue_file(tmp_path, lines), tmp_path / "new-runs", "--copy-to", str(copies))
-    assert f"done: {copies / 'done'} records epoch 1; not trained again" in output
-    assert not (tmp_path / "new-runs" / "done").exists()
+    for name in ("same", "tampered"):  # their first lines: done by their copies
+        assert f"{name}: {copies / name} records epoch 1; not trained again" in output
     assert "same: no run folder" in output and "training again from epoch 0" in output
     assert "same: passed its record (epoch 1) and agrees exactly" in output, output
     assert f"tampered: passed its record (epoch 1) and differs at epoch 1: J {row['J']}" in output
     for name in ("same", "tampered"):
         assert epochs_of(tmp_path / "new-runs" / name) == [1, 2]
         assert epochs_of(copies / name) == [1, 2]
-    assert epochs_of(copies / "broken") == [1]  # a record that does not read is replaced
 
 
 def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
@@ -298,3 +295,11 @@ def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
         )
         is None
     )
+
+    (copies / "broken").mkdir()  # a copy that does not read counts as none, and is replaced
+    (copies / "broken" / "metrics.jsonl").write_text("not json\n")
+    (runs / "broken").mkdir()
+    (runs / "broken" / "metrics.jsonl").write_text('{"epoch": 1, "J": 2.0}\n')
+    assert copier.recorded_epoch("broken") == 0
+    copier.copy("broken")
+    assert epochs_of(copies / "broken") == [1]

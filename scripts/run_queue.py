@@ -24,8 +24,9 @@ copy kept as it was until the new run passes it, then compared with it row by ro
 file is read again at every poll (5 s), so lines added, removed or moved while the queue trains
 count from the next start (a file that no longer reads keeps the last good queue, with a
 message). A run that exits with an error is
-reported and not started again in this call; so is a run stopped by a Ctrl-C (SIGINT) sent to
-it alone, which pauses that run (from its checkpoint) and lets the next line start. Ctrl-C (or
+reported and not started again in this call; so is a run stopped by a Ctrl-C (SIGINT) or a
+SIGTERM sent to it alone, which pauses that run (from its checkpoint) and lets the next line
+start. Ctrl-C (or
 SIGTERM) to the queue passes Ctrl-C to the runs, which write a checkpoint after their current
 step, and waits for them.
 """
@@ -44,7 +45,8 @@ from pathlib import Path
 
 from adgm.run_folder import COMMAND, CONFIG, METRICS, STARTS, read_metrics
 
-INTERRUPTED = 130  # adgm train's exit status after a Ctrl-C (it wrote a checkpoint)
+# adgm train's exit statuses after a Ctrl-C or a SIGTERM: it wrote a checkpoint and paused.
+INTERRUPTED = (130, 143)
 
 
 @dataclass(frozen=True)
@@ -221,7 +223,7 @@ class QueueRunner:
             if not finished:
                 continue
             del self.running[name]
-            if process.returncode == INTERRUPTED and not self.stopping:
+            if process.returncode in INTERRUPTED and not self.stopping:
                 self.paused.add(name)  # Ctrl-C to the run alone: it waits for the next call
                 at = last_epoch(self.runs_dir / name)
                 say(f"{name}: interrupted at epoch {at}; not started again in this call")

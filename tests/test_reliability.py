@@ -162,6 +162,21 @@ def test_ctrl_c_writes_a_checkpoint_exits_130_and_resumes_exactly(reference, tmp
         assert start["cpu"] == cpu_model() and start["cores"] >= 1 and start["target_epochs"] == 6
 
 
+def test_sigterm_writes_a_checkpoint_exits_143_and_resumes_exactly(reference, tmp_path):
+    """A scheduler's stop (SIGTERM, then SIGKILL after a grace period): the step finishes, a
+    checkpoint is written at once, and the run resumes to the uninterrupted metrics."""
+    run_dir, log = tmp_path / "terminated", tmp_path / "log"
+    process = adgm_process("train", *RUN, "--out", str(run_dir), log=log)
+    wait_for_epochs(run_dir, 1, process, log)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143, log.read_text()
+    text = log.read_text()
+    assert "adgm: SIGTERM: stopping after this step" in text
+    assert "adgm: interrupted: stopped at epoch 2, step" in text
+    finish(run_dir)
+    assert comparable_metrics(run_dir) == reference
+
+
 def test_a_second_process_on_the_same_run_is_refused_at_once(mnist_dir, tmp_path):
     run_dir, log = tmp_path / "shared", tmp_path / "first.log"
     long_run = [*RUN[:-1], "1000"]  # still training whatever this machine's speed

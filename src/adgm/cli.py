@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, TrainingInterrupted):
             raise
         print(f"adgm: interrupted: {exc} (continue with --resume)", file=sys.stderr)
-        return 130
+        return 128 + exc.signal  # as a shell reports the signal: 130 for Ctrl-C, 143 for SIGTERM
 
 
 def _discard_stdout() -> None:

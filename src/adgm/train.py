@@ -177,7 +177,7 @@ class Trainer:
     def fit(self, *, log=print) -> list[dict[str, float]]:
         """Train until config.train.epochs epochs are done; returns this call's metrics rows.
 
-        The first Ctrl-C finishes the current step, writes a checkpoint and raises
+        The first Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and raises
         TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
         """
         try:
@@ -243,24 +243,37 @@ class Trainer:
         return rows
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; a scheduler's or `kill`'s request
+
+
 @contextlib.contextmanager
 def _stop_on_first_interrupt(trainer: Trainer):
-    """While training, the first SIGINT asks the trainer to stop after its current step."""
+    """While training, the first SIGINT or SIGTERM asks the trainer to stop after its current
+    step (a checkpoint is written and TrainingInterrupted raised, its ``signal`` the signal's
+    number); a second one abandons the step at once (KeyboardInterrupt). A scheduler that ends
+    a job with SIGTERM then SIGKILL after a grace period loses nothing that the step finished."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received = []
 
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
-        print("\nadgm: stopping after this step (Ctrl-C again to abandon it)", file=sys.stderr)
+        received.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\nadgm: {name}: stopping after this step (again to abandon it)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     try:
         yield
+    except TrainingInterrupted as exc:
+        exc.signal = received[0] if received else signal.SIGINT
+        raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handling in previous.items():
+            signal.signal(number, handling)
 
 
 def format_row(row: dict[str, float], epochs: int) -> str:

@@ -64,7 +64,10 @@ def fitted_to_data(config: RunConfig, data: SemiSupervisedData) -> RunConfig:
 
 
 class TrainingInterrupted(Exception):
-    """Raised after Ctrl-C once the current step is finished and a checkpoint is written."""
+    """Raised after Ctrl-C (or SIGTERM) once the current step is finished and a checkpoint is
+    written; ``signal``: the number of the signal that asked for it (SIGINT unless set)."""
+
+    signal: int = 2  # SIGINT
 
 
 class TrainingLoop:

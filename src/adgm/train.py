@@ -262,8 +262,12 @@ def _stop_on_first_interrupt(trainer: Trainer):
             raise KeyboardInterrupt
         trainer.stop_requested = True
         received.append(signum)
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\nadgm: {name}: stopping after this step (again to abandon it)", file=sys.stderr)
+        if signum == signal.SIGINT:
+            said = "stopping after this step (Ctrl-C again to abandon it)"
+        else:
+            name = signal.Signals(signum).name
+            said = f"{name}: stopping after this step (a second one abandons it)"
+        print(f"\nadgm: {said}", file=sys.stderr)
 
     previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     try:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from adgm.checkpoint import load_latest_checkpoint
-from adgm.data.batches import SemiSupervisedData
+from adgm.data import SemiSupervisedData
 from adgm.evaluate import predict_proba
 from adgm.run_folder import load_run_config
 from adgm.training_loop import TrainingLoop

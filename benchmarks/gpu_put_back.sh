@@ -34,13 +34,12 @@ if [ -f "$files/checkpoint.name" ]; then  # checked before anything is unpacked
     exit 1
   fi
 fi
+rows() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }  # a metrics file's epochs
 mkdir "$scratch/runs"
 tar xzf "$archive" -C "$scratch/runs"
 for folder in "$scratch"/runs/*/; do
   run=$(basename "$folder")
-  have=0 got=0
-  [ -f "$runs/$run/metrics.jsonl" ] && have=$(wc -l < "$runs/$run/metrics.jsonl")
-  [ -f "$folder/metrics.jsonl" ] && got=$(wc -l < "$folder/metrics.jsonl")
+  have=$(rows "$runs/$run/metrics.jsonl") got=$(rows "$folder/metrics.jsonl")
   if [ "$got" -lt "$have" ]; then
     echo "$run: skipped, $got epochs in the archive against $have here"
     [ "$run" = "$name" ] && exit 1  # nor its checkpoint, which is older than this folder
@@ -48,8 +47,7 @@ for folder in "$scratch"/runs/*/; do
   fi
   mkdir -p "$runs/$run"
   cp "$folder"/* "$runs/$run/" 2>/dev/null || true
-  recorded=0
-  [ -f "$copy_to/$run/metrics.jsonl" ] && recorded=$(wc -l < "$copy_to/$run/metrics.jsonl")
+  recorded=$(rows "$copy_to/$run/metrics.jsonl")
   if [ "$got" -lt "$recorded" ]; then
     echo "$run: $got epochs; $copy_to/$run records $recorded, kept until the run passes it"
     continue

@@ -31,6 +31,7 @@ import torch
 from adgm.checkpoint import load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.data import load_data
+from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, read_metrics
 
 
@@ -110,10 +111,7 @@ def _train(config: RunConfig, folder: Path, data, stop_at: tuple[int, int] | Non
 def _same(first: Path, second: Path) -> str:
     weights = [load_latest_checkpoint(folder)["model"] for folder in (first, second)]
     largest = max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0])
-    rows = [
-        [{k: v for k, v in r.items() if "second" not in k and k != "steps_per_s"} for r in rows]
-        for rows in (read_metrics(first), read_metrics(second))
-    ]
+    rows = [list(map(without_timings, read_metrics(folder))) for folder in (first, second)]
     verdict = "weights equal" if largest == 0 else f"WEIGHTS DIFFER (by up to {largest:.2e})"
     return verdict + (", metrics equal" if rows[0] == rows[1] else ", METRICS DIFFER")
 

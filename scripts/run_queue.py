@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from adgm.run_folder import COMMAND, CONFIG, METRICS, STARTS, read_metrics
+from adgm.run_folder import COMMAND, CONFIG, METRICS, STARTS, read_metrics, without_timings
 
 # adgm train's exit statuses after a Ctrl-C or a SIGTERM: it wrote a checkpoint and paused.
 INTERRUPTED = (130, 143)
@@ -234,18 +234,13 @@ class QueueRunner:
                 say(f"{name}: stopped at epoch {last_epoch(self.runs_dir / name)}")
 
 
-TIMINGS = ("seconds", "steps_per_s", "eval_seconds")  # metrics that differ between machines
-
-
 def first_difference(record: list[dict], rows: list[dict]) -> str | None:
-    """Where `rows` first differ from `record` (timings aside) over their common epochs, in
-    words; None where every common epoch agrees exactly."""
-    recorded = {row["epoch"]: row for row in record}
-    for row in rows:
-        old = recorded.get(row["epoch"])
-        if old is None:
-            continue
-        for key in sorted((set(old) | set(row)) - set(TIMINGS)):
+    """Where `rows` first differ from `record` (timings aside, `without_timings`) over their
+    common epochs, in words; None where every common epoch agrees exactly."""
+    recorded = {row["epoch"]: without_timings(row) for row in record}
+    for row in map(without_timings, rows):
+        old = recorded.get(row["epoch"], row)
+        for key in sorted(old.keys() | row.keys()):
             if old.get(key) != row.get(key):
                 return f"epoch {row['epoch']}: {key} {row.get(key)} against {old.get(key)}"
     return None

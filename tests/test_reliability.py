@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from adgm.machine import cpu_model
-from adgm.run_folder import read_starts
+from adgm.run_folder import read_starts, without_timings
 
 # 6 epochs of 20 steps, ~0.15 s each here: a kill after at most 3 epochs and 0.3 s always
 # finds the run alive (with 4 epochs of 10 steps it sometimes had finished).
@@ -82,9 +82,7 @@ def finish(run_dir):
 
 def comparable_metrics(run_dir):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [
-        {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"} for row in rows
-    ]
+    return list(map(without_timings, rows))
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from adgm.checkpoint import FOLDER, POINTER, load_checkpoint, load_latest_checkp
 from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.data import Dataset, split_semi_supervised
 from adgm.errors import AdgmError
+from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, learning_rate, read_metrics
 
 
@@ -60,12 +61,6 @@ def test_resume_gives_bitwise_the_same_metrics_as_an_uninterrupted_run(tmp_path)
     second.resume()
     assert second.epoch == 2
     second.fit(log=lambda _: None)
-
-    def comparable(rows):
-        return [
-            {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
-            for row in rows
-        ]
 
     assert comparable(read_metrics(tmp_path / "resumed")) == comparable(
         read_metrics(tmp_path / "straight")
@@ -169,12 +164,6 @@ def test_resume_from_the_middle_of_an_epoch_is_exact(tmp_path, model, changes):
     resumed.resume()
     assert (resumed.epoch, resumed.step) == (1, 3)
     resumed.fit(log=lambda _: None)
-
-    def comparable(rows):
-        return [
-            {k: v for k, v in row.items() if "second" not in k and k != "steps_per_s"}
-            for row in rows
-        ]
 
     rows = read_metrics(tmp_path / "stopped")
     assert comparable(rows) == comparable(read_metrics(tmp_path / "straight"))
@@ -378,7 +367,7 @@ def test_devices_other_than_cpu_and_cuda_are_refused_by_name(name):
 
 
 def comparable(rows):
-    return [{k: v for k, v in r.items() if "second" not in k and k != "steps_per_s"} for r in rows]
+    return list(map(without_timings, rows))
 
 
 def straight_run(tmp_path, **changes):

@@ -128,6 +128,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     return _read_json_lines(Path(run_dir) / METRICS)
 
 
+def without_timings(row: dict[str, float]) -> dict[str, float]:
+    """A metrics row less its timings (every key naming seconds, and steps_per_s): what the same
+    run repeated, resumed or trained again on another CPU, must give again exactly."""
+    return {
+        key: value for key, value in row.items() if "second" not in key and key != "steps_per_s"
+    }
+
+
 def read_starts(run_dir: Path) -> list[dict[str, Any]]:
     """The starts of a run folder, oldest first (empty for a run older than this record)."""
     return _read_json_lines(Path(run_dir) / STARTS)

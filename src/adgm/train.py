@@ -273,7 +273,8 @@ def _stop_on_first_interrupt(trainer: Trainer):
     try:
         yield
     except TrainingInterrupted as exc:
-        exc.signal = received[0] if received else signal.SIGINT
+        if received:  # else the class's own SIGINT
+            exc.signal = received[0]
         raise
     finally:
         for number, handling in previous.items():

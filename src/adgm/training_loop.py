@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from signal import SIGINT
 from typing import Any
 
 import torch
@@ -67,7 +68,7 @@ class TrainingInterrupted(Exception):
     """Raised after Ctrl-C (or SIGTERM) once the current step is finished and a checkpoint is
     written; ``signal``: the number of the signal that asked for it (SIGINT unless set)."""
 
-    signal: int = 2  # SIGINT
+    signal: int = SIGINT
 
 
 class TrainingLoop:

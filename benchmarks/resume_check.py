@@ -8,7 +8,7 @@ Trainer. Prints, per model, whether the final weights and the metrics rows (loss
 error; times left out) are bitwise equal. The tests check the same on a CPU with tiny models;
 this is for a GPU, where the Monte Carlo noise comes from the device's generator.
 
-    python benchmarks/resume_check.py --device cuda
+    python benchmarks/resume_check.py --device cuda      # the default: a GPU where there is one
     python benchmarks/resume_check.py --device cpu --steps 6 --stop-step 3   # a smoke test
     python benchmarks/resume_check.py --device cuda --deterministic   # deterministic kernels
 
@@ -31,13 +31,15 @@ import torch
 from adgm.checkpoint import load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.data import load_data
+from adgm.devices import resolve_device
+from adgm.errors import AdgmError
 from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, read_metrics
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="auto", help="cpu, cuda[:N], or auto (a GPU if any)")
     parser.add_argument("--models", nargs="+", default=["adgm", "sdgm"])
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--epochs", type=int, default=2)
@@ -46,6 +48,10 @@ def main() -> None:
     parser.add_argument("--test-subset", type=int, default=2000)
     parser.add_argument("--deterministic", action="store_true")
     args = parser.parse_args()
+    try:
+        args.device = str(resolve_device(args.device))
+    except AdgmError as error:
+        raise SystemExit(f"resume_check: {error}") from None
     if args.deterministic:  # before the first CUDA call
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)

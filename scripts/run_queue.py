@@ -19,8 +19,10 @@ line's target later trains that run further. With --copy-to DIR the small files 
 running run (config.json, command.txt, metrics.jsonl, starts.jsonl) are kept copied in DIR/NAME,
 ready to commit. A copy that reaches further than its run is never overwritten: when the machine
 was replaced and the runs folder lost, a line whose copy reaches its target counts as done, and
-a run whose copy stops short trains again from epoch 0 (training is deterministic on a CPU), its
-copy kept as it was until the new run passes it, then compared with it row by row. The queue
+a run whose copy stops short trains again from epoch 0 (training is deterministic on a CPU,
+but bf16 steps round differently on processors with other bf16 instructions), its copy kept as
+it was until the new run passes it, then compared with it row by row (a copy that differs is
+kept in NAME/replaced-record before the new run's files replace it). The queue
 file is read again at every poll (5 s), so lines added, removed or moved while the queue trains
 count from the next start (a file that no longer reads keeps the last good queue, with a
 message). A run that exits with an error is
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -246,6 +249,28 @@ def first_difference(record: list[dict], rows: list[dict]) -> str | None:
     return None
 
 
+REPLACED = "replaced-record"  # a record a retrained run replaced: DESTINATION/replaced-record[-N]
+
+
+def keep_replaced_record(destination: Path) -> Path:
+    """Copy a record's small files into a new folder inside it (``replaced-record``, then
+    ``replaced-record-2``, ...) before a run that differs from it replaces them; that folder.
+
+    Inside, not beside, so that ``docs/runs/*/`` still names one folder a run.
+    """
+    number = 1
+    while (kept := destination / (REPLACED if number == 1 else f"{REPLACED}-{number}")).exists():
+        number += 1
+    partial = kept.with_name(kept.name + ".tmp")
+    shutil.rmtree(partial, ignore_errors=True)  # left by an earlier call that stopped halfway
+    partial.mkdir()
+    for name in SMALL_FILES:
+        if (destination / name).exists():
+            (partial / name).write_bytes((destination / name).read_bytes())
+    partial.rename(kept)
+    return kept
+
+
 class Copier:
     """copy_small_files for the queue. A copy that reaches further than its run is held until
     the run passes it, then the two are compared; a copy failing is said once and does not stop
@@ -275,8 +300,14 @@ class Copier:
             if name in self.held:
                 self.held.discard(name)
                 difference = first_difference(read_metrics(destination), read_metrics(run_dir))
-                agreement = f"differs at {difference}" if difference else "agrees exactly"
-                say(f"{name}: passed its record (epoch {recorded}) and {agreement}")
+                if difference is None:
+                    say(f"{name}: passed its record (epoch {recorded}) and agrees exactly")
+                else:
+                    kept = keep_replaced_record(destination)
+                    say(
+                        f"{name}: passed its record (epoch {recorded}) and differs at "
+                        f"{difference}; the record is kept in {kept}"
+                    )
             copy_small_files(run_dir, destination)
         except (OSError, ValueError) as error:
             if name not in self.complaints:

@@ -267,6 +267,11 @@ def test_a_lost_runs_folder_retrains_from_the_copies_and_checks_them_row_by_row(
     assert "same: no run folder" in output and "training again from epoch 0" in output
     assert "same: passed its record (epoch 1) and agrees exactly" in output, output
     assert f"tampered: passed its record (epoch 1) and differs at epoch 1: J {row['J']}" in output
+    kept = copies / "tampered" / "replaced-record"
+    assert f"the record is kept in {kept}" in output
+    assert json.loads((kept / "metrics.jsonl").read_text())["J"] == row["J"] + 1.0
+    assert {f.name for f in kept.iterdir()} >= {"config.json", "command.txt", "metrics.jsonl"}
+    assert not (copies / "same" / "replaced-record").exists()
     for name in ("same", "tampered"):
         assert epochs_of(tmp_path / "new-runs" / name) == [1, 2]
         assert epochs_of(copies / name) == [1, 2]
@@ -289,6 +294,19 @@ def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
     assert (copies / "r" / "metrics.jsonl").read_text().endswith('"J": 1.5}\n')
     said = "r: passed its record (epoch 2) and differs at epoch 2: J 1.5 against 1.0"
     assert said in capsys.readouterr().out
+    kept = copies / "r" / "replaced-record" / "metrics.jsonl"
+    assert kept.read_text() == '{"epoch": 1, "J": 2.0}\n{"epoch": 2, "J": 1.0}\n'
+    # A second replacement keeps the first one's folder and adds another, even after a
+    # half-made folder was left behind.
+    (copies / "r" / "replaced-record-2.tmp").mkdir()
+    copier.held.add("r")
+    (runs / "r" / "metrics.jsonl").write_text('{"epoch": 1, "J": 2.0}\n{"epoch": 2, "J": 1.25}\n')
+    copier.copy("r")
+    assert kept.read_text().endswith('"J": 1.0}\n')
+    again = copies / "r" / "replaced-record-2" / "metrics.jsonl"
+    assert again.read_text().endswith('"J": 1.5}\n')
+    assert not (copies / "r" / "replaced-record-2.tmp").exists()
+    assert f"the record is kept in {again.parent}" in capsys.readouterr().out
     assert (
         run_queue.first_difference(
             [{"epoch": 1, "J": 2.0, "seconds": 3.0}], [{"epoch": 1, "J": 2.0, "seconds": 9.0}]

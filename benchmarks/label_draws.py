@@ -11,7 +11,7 @@ labelled images are grey levels too). No generative model, no unlabelled images.
     python benchmarks/label_draws.py --seeds 0 1 2 --n-labels 1000
 
 Prints one row per seed, then each baseline's mean and standard deviation over the seeds and
-where in their order the seeds of interest fall (their ranks, 1 = easiest).
+where in their order the first three seeds given fall (their ranks, 1 = easiest).
 """
 
 from __future__ import annotations

@@ -264,9 +264,7 @@ def keep_replaced_record(destination: Path) -> Path:
     partial = kept.with_name(kept.name + ".tmp")
     shutil.rmtree(partial, ignore_errors=True)  # left by an earlier call that stopped halfway
     partial.mkdir()
-    for name in SMALL_FILES:
-        if (destination / name).exists():
-            (partial / name).write_bytes((destination / name).read_bytes())
+    copy_small_files(destination, partial)
     partial.rename(kept)
     return kept
 

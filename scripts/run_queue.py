@@ -46,7 +46,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from adgm.run_folder import COMMAND, CONFIG, METRICS, STARTS, read_metrics, without_timings
+from adgm.run_folder import (
+    COMMAND,
+    CONFIG,
+    METRICS,
+    REPLACED_RECORD,
+    STARTS,
+    read_metrics,
+    without_timings,
+)
 
 # adgm train's exit statuses after a Ctrl-C or a SIGTERM: it wrote a checkpoint and paused.
 INTERRUPTED = (130, 143)
@@ -249,9 +257,6 @@ def first_difference(record: list[dict], rows: list[dict]) -> str | None:
     return None
 
 
-REPLACED = "replaced-record"  # a record a retrained run replaced: DESTINATION/replaced-record[-N]
-
-
 def keep_replaced_record(destination: Path) -> Path:
     """Copy a record's small files into a new folder inside it (``replaced-record``, then
     ``replaced-record-2``, ...) before a run that differs from it replaces them; that folder.
@@ -259,7 +264,9 @@ def keep_replaced_record(destination: Path) -> Path:
     Inside, not beside, so that ``docs/runs/*/`` still names one folder a run.
     """
     number = 1
-    while (kept := destination / (REPLACED if number == 1 else f"{REPLACED}-{number}")).exists():
+    while (
+        kept := destination / (REPLACED_RECORD if number == 1 else f"{REPLACED_RECORD}-{number}")
+    ).exists():
         number += 1
     partial = kept.with_name(kept.name + ".tmp")
     shutil.rmtree(partial, ignore_errors=True)  # left by an earlier call that stopped halfway

@@ -151,6 +151,21 @@ def test_summary_tabulates_each_run_from_its_metrics(tiny_runs, capsys):
         assert cells[1] == f"{100 * errors[0]:.2f}%" and cells[3] == "-" and cells[6] == "2"
 
 
+def test_summary_names_a_replaced_record_by_the_record_it_is_kept_in(tiny_runs, tmp_path, capsys):
+    record = tmp_path / "record"
+    shutil.copytree(
+        tiny_runs["m2"], record / "replaced-record-2", ignore=shutil.ignore_patterns("checkpoints")
+    )
+    capsys.readouterr()
+    assert main(["summary", str(tiny_runs["m2"]), str(record / "replaced-record-2")]) == 0
+    table, machines = capsys.readouterr().out.split("\n\n")
+    rows = table.splitlines()[2:]
+    assert rows[0].startswith("| M2 1 MC, hidden 32 (m2) |")
+    assert rows[1].startswith("| M2 1 MC, hidden 32 (record/replaced-record-2) |")
+    assert rows[0].split("|")[2:] == rows[1].split("|")[2:]  # the same metrics, row for row
+    assert "; record/replaced-record-2 (epochs 1-2 on " in machines
+
+
 def test_summary_shows_a_run_not_yet_evaluated_as_a_row_of_dashes():
     from adgm.reproduce import summarise_runs
 

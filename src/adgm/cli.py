@@ -413,13 +413,15 @@ def run_plot_active_units(args: argparse.Namespace, argv: list[str]) -> int:
 def run_summary(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.plots import run_label
     from adgm.reproduce import machine_note, summarise_runs
-    from adgm.run_folder import read_starts
+    from adgm.run_folder import read_starts, run_name
     from adgm.train import load_run_config, read_metrics
 
-    runs = [(f"{run_label(load_run_config(d))} ({d.name})", read_metrics(d)) for d in args.run_dirs]
+    runs = [
+        (f"{run_label(load_run_config(d))} ({run_name(d)})", read_metrics(d)) for d in args.run_dirs
+    ]
     print(summarise_runs(runs, args.at, args.time_to), end="")
     notes = [
-        machine_note(d.name, read_starts(d), rows[-1]["epoch"] if rows else 0)
+        machine_note(run_name(d), read_starts(d), rows[-1]["epoch"] if rows else 0)
         for d, (_, rows) in zip(args.run_dirs, runs)
     ]
     if any(notes):

@@ -8,6 +8,10 @@
     RUN_DIR/checkpoints/      the newest K checkpoints and a ``latest`` pointer (adgm.checkpoint)
     RUN_DIR/lock              one process at a time (adgm.run_lock)
 
+A record of a run kept in the repository (docs/runs/NAME) may hold, inside it, the record of an
+earlier run of the same command that a run trained again replaced: NAME/replaced-record (then
+replaced-record-2, ...), with the same small files.
+
 Every write error becomes one AdgmError naming the file, the cause and the checkpoint a resume
 would start from.
 """
@@ -34,6 +38,15 @@ METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 COMMAND = "command.txt"
 STARTS = "starts.jsonl"
+REPLACED_RECORD = "replaced-record"  # RECORD/replaced-record[-N]: a record a retrained run replaced
+
+
+def run_name(run_dir: Path) -> str:
+    """The name a table gives a run: its folder's name, or ``NAME/replaced-record[-N]`` for a
+    replaced record kept inside the record NAME (its own folder name alone would not say whose)."""
+    if run_dir.name.startswith(REPLACED_RECORD) and run_dir.parent.name:
+        return f"{run_dir.parent.name}/{run_dir.name}"
+    return run_dir.name
 
 
 class RunFolder:

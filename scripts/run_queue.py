@@ -50,9 +50,9 @@ from adgm.run_folder import (
     COMMAND,
     CONFIG,
     METRICS,
-    REPLACED_RECORD,
     STARTS,
     read_metrics,
+    replaced_record_dir,
     without_timings,
 )
 
@@ -264,9 +264,7 @@ def keep_replaced_record(destination: Path) -> Path:
     Inside, not beside, so that ``docs/runs/*/`` still names one folder a run.
     """
     number = 1
-    while (
-        kept := destination / (REPLACED_RECORD if number == 1 else f"{REPLACED_RECORD}-{number}")
-    ).exists():
+    while (kept := replaced_record_dir(destination, number)).exists():
         number += 1
     partial = kept.with_name(kept.name + ".tmp")
     shutil.rmtree(partial, ignore_errors=True)  # left by an earlier call that stopped halfway

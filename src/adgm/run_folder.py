@@ -41,6 +41,12 @@ STARTS = "starts.jsonl"
 REPLACED_RECORD = "replaced-record"  # RECORD/replaced-record[-N]: a record a retrained run replaced
 
 
+def replaced_record_dir(record: Path, number: int) -> Path:
+    """The folder of the number-th record kept inside ``record``: ``replaced-record`` for the
+    first, ``replaced-record-N`` for the N-th after it."""
+    return record / (REPLACED_RECORD if number == 1 else f"{REPLACED_RECORD}-{number}")
+
+
 def run_name(run_dir: Path) -> str:
     """The name a table gives a run: its folder's name, or ``NAME/replaced-record[-N]`` for a
     replaced record kept inside the record NAME (its own folder name alone would not say whose)."""

@@ -2,12 +2,12 @@
 
 One ``TrainingLoop`` trains one model on one data set in memory. Its state beyond the model and
 optimiser: ``epoch`` (epochs completed), ``step`` (steps done in the current epoch), the batch
-generator's state at the start of the current epoch and the epoch's tally (adgm.epoch_tally), all in
+order's state (adgm.batch_order) and the epoch's tally (adgm.epoch_tally), all in
 ``state_dict()``, so a run continues exactly from any step: the steps already done in the epoch
-are replayed by the batch generator (cheap: it only draws random numbers) and skipped. Writing
-that state anywhere is the caller's business (``adgm.train.Trainer`` with an
-``adgm.run_folder.RunFolder``; ``adgm.estimator`` writes nothing). The learning rate is a
-function of the epoch, lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state.
+are replayed by the batch order and skipped. Writing that state anywhere is the caller's
+business (``adgm.train.Trainer`` with an ``adgm.run_folder.RunFolder``; ``adgm.estimator``
+writes nothing). The learning rate is a function of the epoch,
+lr = lr0 * lr_decay ** (epoch // lr_decay_every), so it needs no state.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from adgm.batch_order import BatchOrder
 from adgm.config import RunConfig
-from adgm.data import SemiSupervisedData, epoch_batches, load_data, steps_per_epoch
+from adgm.data import SemiSupervisedData, load_data
 from adgm.devices import resolve_device
 from adgm.distributed import join_process_group, local_device
 from adgm.epoch_tally import EpochTally
@@ -99,11 +100,10 @@ class TrainingLoop:
         )
         # A CPU checks every step (a sync costs nothing there); a GPU runs ahead for 50 steps.
         self.divergence_check_every = 1 if self.device.type == "cpu" else 50
-        self.batch_generator = torch.Generator().manual_seed(train.seed)  # same on every rank
+        self.batch_order = BatchOrder(self.config, self.data, self.group)  # same on every rank
         self._seed_noise_per_rank(0)
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed in the current epoch
-        self.epoch_start_rng = self.batch_generator.get_state()
         self.tally = EpochTally()  # the epoch so far: sums of its loss terms, its seconds
         self.lr_scale = 1.0  # lowered by each rollback after a divergence (opt-in)
         # Ctrl-C (agreed by every rank) and checkpoint_every_minutes.
@@ -132,8 +132,7 @@ class TrainingLoop:
             "lr_scale": self.lr_scale,
             "rng": {
                 "torch": torch.get_rng_state(),
-                "batches": self.batch_generator.get_state(),
-                "epoch_start": self.epoch_start_rng,
+                **self.batch_order.state_dict(),  # "batches", "epoch_start"
             },
         }
         if self.device.type == "cuda":  # the Monte Carlo noise is drawn on the GPU
@@ -150,42 +149,19 @@ class TrainingLoop:
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.batch_generator.set_state(state["rng"]["batches"])
-        self.epoch_start_rng = state["rng"]["epoch_start"]
+        self.batch_order.load_state_dict(state["rng"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.tally.load_state_dict(state)
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self._seed_noise_per_rank(self.epoch * 100_003 + self.step)
 
     # ----- training ---------------------------------------------------------------------------
-    def _epoch_batches(self, n_steps: int):
-        """This epoch's batches from its first step not yet done (replaying the ones done)."""
-        if self.step == 0:
-            self.epoch_start_rng = self.batch_generator.get_state()
-        else:
-            self.batch_generator.set_state(self.epoch_start_rng)
-        batches = epoch_batches(
-            self.data,
-            self.batch_generator,
-            labelled_batch=self.config.data.labelled_batch,
-            unlabelled_batch=self.config.data.unlabelled_batch,
-            max_steps=n_steps,
-            shard=(self.group.rank, self.group.world_size),
-        )
-        for _ in range(self.step):
-            next(batches)
-        return batches
-
     def current_lr(self) -> float:
         """The schedule's lr for the current epoch times the rollbacks' lr_scale."""
         return learning_rate(self.config, self.epoch) * self.lr_scale
 
     def steps_per_epoch(self) -> int:
-        n_steps = steps_per_epoch(
-            self.data, self.config.data.unlabelled_batch, self.group.world_size
-        )
-        cap = self.config.train.max_steps_per_epoch
-        return n_steps if cap is None else min(n_steps, cap)
+        return self.batch_order.steps_per_epoch()
 
     def train_epoch(self, checkpoint: Callable[[], Path | None] | None = None) -> dict[str, float]:
         """Finish the current epoch; returns its mean loss terms and timing.
@@ -201,7 +177,7 @@ class TrainingLoop:
         # they stay on the device (no sync per step).
         totals = self.tally.sums.to(self.device)  # (4,): sums of J, L, clf and U
         bar = tqdm(
-            self._epoch_batches(n_steps),
+            self.batch_order.batches(self.step),
             total=n_steps,
             initial=self.step,
             desc=f"epoch {self.epoch + 1}",

@@ -1,0 +1,235 @@
+"""Redraw the tables of docs/results.md (and, with --figures, its figures) from docs/runs.
+
+    python scripts/regenerate_docs.py [--check] [--figures] [--doc docs/results.md]
+
+Each generated table sits in the document between two marker lines,
+
+    <!-- generated: NAME -->
+    | table | ... |
+    (the command that drew it)
+    <!-- end generated: NAME -->
+
+and ``TABLES`` below says which ``adgm`` command draws NAME. The script runs every command
+(``python -m adgm ...``, in the repository root), keeps the table rows of its output and writes
+them, followed by the command itself, between the markers, so the command shown in the document
+is always the one that drew the table. Text outside the markers is never changed, and the
+document is replaced in one step (a failure leaves it as it was). ``--check`` changes nothing
+and exits with status 1 if a table differs from what its command draws now (runs still
+training change their "last" columns at every evaluation). ``--figures`` also redraws the
+figures of ``FIGURES`` (PNG files; not compared by --check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+M2_AND_ADGM = ["m2-1mc", "m2-1mc-bf16", "adgm-det-1mc-bf16", "adgm-1mc-bf16"]
+SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
+
+
+def runs(*names: str) -> list[str]:
+    return [f"docs/runs/{name}" for name in names]
+
+
+# NAME -> the adgm command (arguments after `adgm`) that draws the table.
+TABLES: dict[str, list[str]] = {
+    "table-1": [
+        "reproduce",
+        "table1-from-runs",
+        *runs(
+            *M2_AND_ADGM,
+            "adgm-1mc-bf16-a-frozen",
+            "adgm-authors-2015-1mc-bf16",
+            "adgm-gen-1mc",
+            "adgm-gen-1mc-bf16",
+            "sdgm-1mc",
+            *SDGM_SEEDS,
+            "sdgm-1mc-bf16-class-sorted",
+            "sdgm-1mc-bf16-fixed-order",
+            "sdgm-authors-2016-1mc-bf16",
+            "adgm-10mc-bf16",
+            "sdgm-10mc-bf16",
+            "adgm-authors-2015-10mc-bf16",
+        ),
+        "--at",
+        *"100 200 300".split(),
+    ],
+    "time-to": [
+        "summary",
+        *runs(
+            "m2-1mc",
+            "m2-1mc-bf16",
+            "sdgm-1mc",
+            *SDGM_SEEDS,
+            "sdgm-1mc-bf16-fixed-order",
+            "sdgm-authors-2016-1mc-bf16",
+            "adgm-gen-1mc",
+            "adgm-gen-1mc-bf16",
+            "adgm-1mc-bf16",
+            "adgm-1mc-bf16-a-frozen",
+            "adgm-det-1mc-bf16",
+            "adgm-authors-2015-1mc-bf16",
+        ),
+        "--at",
+        *"100 300".split(),
+        "--time-to",
+        *"15 10 7 5 4 3.5 3 2.5 2.25".split(),
+    ],
+    "generative-auxiliary": [
+        "summary",
+        *runs(
+            "m2-1mc",
+            "sdgm-1mc",
+            *SDGM_SEEDS,
+            "adgm-gen-1mc",
+            "adgm-gen-1mc-bf16",
+            "adgm-1mc-bf16",
+        ),
+        "--at",
+        *"5 10 20 40 60 80 100 150 200 250 300".split(),
+    ],
+}
+
+# Output PNG -> the adgm command that draws it.
+FIGURES: dict[str, list[str]] = {
+    "docs/figures/figure-2a-cpu.png": [
+        "plot",
+        "curves",
+        *runs(
+            "m2-1mc",
+            "adgm-det-1mc-bf16",
+            "adgm-1mc-bf16",
+            "adgm-1mc-bf16-a-frozen",
+            "adgm-10mc-bf16",
+            *SDGM_SEEDS,
+        ),
+        "--group-seeds",
+        "--reference",
+    ],
+    "docs/figures/curves-generative-auxiliary-cpu.png": [
+        "plot",
+        "curves",
+        *runs("m2-1mc", "sdgm-1mc", *SDGM_SEEDS, "adgm-gen-1mc-bf16", "adgm-1mc-bf16"),
+        "--group-seeds",
+        "--reference",
+    ],
+}
+
+BLOCK = re.compile(
+    r"^<!-- generated: (?P<name>[\w-]+) -->\n(?P<body>.*?)^<!-- end generated: (?P=name) -->$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+class DocsError(Exception):
+    """A document or a command that cannot be used; the message is one line."""
+
+
+def run_adgm(arguments: Sequence[str]) -> str:
+    """stdout of `python -m adgm ARGUMENTS` run in the repository root; DocsError on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "adgm", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+            ),
+        },
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DocsError(f"`adgm {shlex.join(arguments)}` failed: {last}")
+    return done.stdout
+
+
+def block_body(arguments: Sequence[str], output: str) -> str:
+    """The table rows of a command's output, then the command itself."""
+    rows = [line for line in output.splitlines() if line.startswith("|")]
+    if not rows:
+        raise DocsError(f"`adgm {shlex.join(arguments)}` printed no table")
+    return "\n".join(rows) + f"\n\n(`adgm {shlex.join(arguments)}`)\n"
+
+
+def regenerate(
+    text: str,
+    tables: dict[str, list[str]],
+    run: Callable[[Sequence[str]], str] = run_adgm,
+) -> tuple[str, list[str]]:
+    """`text` with every generated block redrawn, and the names of the blocks that changed.
+
+    Every block must name a table of `tables`, and every table must have one block.
+    """
+    found = [match["name"] for match in BLOCK.finditer(text)]
+    unknown = sorted(set(found) - set(tables))
+    if unknown:
+        raise DocsError(f"the document has generated blocks no command draws: {unknown}")
+    missing = sorted(set(tables) - set(found))
+    if missing:
+        raise DocsError(f"no '<!-- generated: NAME -->' ... end block for {missing}")
+    repeated = sorted({name for name in found if found.count(name) > 1})
+    if repeated:
+        raise DocsError(f"generated blocks that appear twice: {repeated}")
+    opened = re.findall(r"^<!-- generated: ([\w-]+) -->$", text, re.MULTILINE)
+    if len(opened) != len(found):
+        raise DocsError("a '<!-- generated: NAME -->' line has no matching end line")
+    changed: list[str] = []
+
+    def redraw(match: re.Match[str]) -> str:
+        name = match["name"]
+        body = block_body(tables[name], run(tables[name]))
+        if body != match["body"]:
+            changed.append(name)
+        return f"<!-- generated: {name} -->\n{body}<!-- end generated: {name} -->"
+
+    return BLOCK.sub(redraw, text), changed
+
+
+def write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--check", action="store_true", help="change nothing; 1 if stale")
+    parser.add_argument("--figures", action="store_true", help="redraw FIGURES as well")
+    args = parser.parse_args(argv)
+    try:
+        text = args.doc.read_text()
+    except OSError as exc:
+        print(f"regenerate_docs: error: cannot read {args.doc}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        new_text, changed = regenerate(text, TABLES)
+        if args.check:
+            print(f"stale: {', '.join(changed)}" if changed else "every table is up to date")
+            return 1 if changed else 0
+        if new_text != text:
+            write_atomically(args.doc, new_text)
+        print(f"redrawn: {', '.join(changed)}" if changed else "every table was up to date")
+        if args.figures:
+            for out, arguments in FIGURES.items():
+                run_adgm([*arguments, "--out", out])
+                print(f"drawn: {out}")
+    except DocsError as exc:
+        print(f"regenerate_docs: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

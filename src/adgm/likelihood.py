@@ -5,9 +5,12 @@ For every model, y is summed out exactly and a, z are drawn from the inference m
     p(x) = E_{a ~ q(a|x)} sum_y E_{z ~ q(z|[a,]y,x)} [ w(a, y, z) ],
     w(a, y, z) = p(y) p(z) p(x|[a,]y,z) p(a|...) / (q(z|[a,]y,x) q(a|x)),
 
-with p(a|...) = p(a) = N(0, I) for the paper's ADGM (a has no child there, so p(x, a) = p(a) p(x)),
-p(a|x,y,z) for adgm-gen, p(a|y,z) for the SDGM, and no a terms for M2 and the ADGM with a
-deterministic a. With K draws (a_k, z_{k,y}),
+with p(a|x,y,z) for adgm-gen and p(a|y,z) for the SDGM. In the paper's ADGM a has no child
+(p(x, a) = p(a) p(x)) and q(z|y,x) does not read it, so a integrates out and its weight is
+w(y, z) = p(y) p(z) p(x|y,z) / q(z|y,x): the factor p(a) / q(a|x) would be noise of mean 1,
+which lowers the K-sample bound by about KL(q(a|x) || p(a)) when q(a|x) is far from p(a) (its
+q(a|x) frozen at random weights: about 22 nats at K = 1). M2 and the ADGM with a deterministic
+a have no a terms. With K draws (a_k, z_{k,y}),
 
     log p(x) >= E[ log (1/K) sum_k sum_y w(a_k, y, z_{k,y}) ] = L_K,
 
@@ -71,6 +74,8 @@ def _log_likelihood_of_points(
     chunks = []
     for done in range(0, n_samples, per_pass):
         count = min(per_pass, n_samples - done)
-        log_w = batch_elbos(model, x, no_labels, n_samples=count, analytic_kl=False).unlabelled
+        log_w = batch_elbos(
+            model, x, no_labels, n_samples=count, analytic_kl=False, auxiliary_ratio=False
+        ).unlabelled
         chunks.append(torch.logsumexp(log_w, dim=-1))  # (count, B): y summed out
     return torch.logsumexp(torch.cat(chunks), dim=0) - math.log(n_samples)

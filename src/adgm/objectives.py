@@ -207,13 +207,17 @@ def batch_elbos(
     *,
     n_samples: int = 1,
     analytic_kl: bool = True,
+    auxiliary_ratio: bool = True,
 ) -> PairElbos:
     """The bound's log weights for every sample and (point, label) pair, and log q(y|a,x).
 
     x (B, D) with its first B_l rows labelled by y_labelled (B_l,). Returns labelled (S, B_l),
     unlabelled (S, B_u, K) (without -log q(y|a,x)) and log_qy (S|1, B, K). With analytic_kl
     False every term is evaluated at the draws: then logsumexp over y of ``unlabelled`` is
-    log of an unbiased estimate of p(x) (see adgm.likelihood).
+    log of an unbiased estimate of p(x) (see adgm.likelihood). auxiliary_ratio False leaves
+    log p(a) - log q(a|x) out of the weights of the models in which a has no child (the paper's
+    ADGM: p(x, a) = p(a) p(x), so a integrates out of p(x) and the ratio only adds noise); the
+    models with a in the generative model keep their a terms.
     """
     if model.generative_auxiliary:
         return pair_elbos(model, x, y_labelled, n_samples=n_samples, analytic_kl=analytic_kl)
@@ -229,6 +233,8 @@ def batch_elbos(
         + prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)
     )  # (S, P), still without log p(a) - log q(a|x)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
+    if not auxiliary_ratio:
+        a_term = torch.zeros_like(a_term)
     elbo_l = elbo[:, :n_labelled] + a_term[:, :n_labelled]  # (S, B_l)
     elbo_u = elbo[:, n_labelled:].unflatten(1, (n_unlabelled, k))  # (S, B_u, K)
     elbo_u = elbo_u + a_term[:, n_labelled:].unsqueeze(-1)

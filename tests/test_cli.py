@@ -146,6 +146,9 @@ def test_tiny_mnist_run_of_a_generated_auxiliary_learns_and_keeps_a_active(
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["points"] == 50 and -400 < result["test_log_likelihood"] < 0, result
+    grey = adgm("evaluate", str(out), "--log-likelihood", "--test-inputs", "grey")
+    assert grey.returncode == 2 and grey.stdout == "", grey
+    assert grey.stderr.count("\n") == 1 and "--test-inputs binary" in grey.stderr, grey.stderr
 
 
 def test_help_names_every_subcommand_without_loading_torch():

@@ -314,6 +314,11 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     if args.test_inputs is not None:
         data_config = dataclasses.replace(data_config, test_inputs=args.test_inputs)
     data = load_data(data_config, likelihood=config.model.likelihood, device=args.device)
+    if args.log_likelihood and data.likelihood == "bernoulli" and data_config.test_inputs == "grey":
+        raise AdgmError(
+            "--log-likelihood needs binary test images (the Bernoulli log p(x) of grey levels "
+            "is no likelihood); add --test-inputs binary"
+        )
     if data.x_test is None:
         raise AdgmError(f"{config.data.dataset} has no test set (give one with --test-data)")
     for name in ("samples", "iw_samples", "points"):

@@ -1,6 +1,7 @@
-"""Redraw the tables of docs/results.md (and, with --figures, its figures) from docs/runs.
+"""Redraw the tables of docs/results.md and README.md (and, with --figures, the figures) from
+the run records in docs/runs.
 
-    python scripts/regenerate_docs.py [--check] [--figures] [--doc docs/results.md]
+    python scripts/regenerate_docs.py [--check] [--figures]
 
 Each generated table sits in the document between two marker lines,
 
@@ -9,11 +10,13 @@ Each generated table sits in the document between two marker lines,
     (the command that drew it)
     <!-- end generated: NAME -->
 
-and ``TABLES`` below says which ``adgm`` command draws NAME. The script runs every command
+and ``TABLES`` below says, document by document, which ``adgm`` command draws NAME. The
+script runs every command
 (``python -m adgm ...``, in the repository root), keeps the table rows of its output and writes
 them, followed by the command itself, between the markers, so the command shown in the document
 is always the one that drew the table. Text outside the markers is never changed, and the
-document is replaced in one step (a failure leaves it as it was). ``--check`` changes nothing
+documents are replaced each in one step, after every command has run (a failure leaves
+them as they were). ``--check`` changes nothing
 and exits with status 1 if a table differs from what its command draws now (runs still
 training change their "last" columns at every evaluation). ``--figures`` also redraws the
 figures of ``FIGURES`` (PNG files; not compared by --check).
@@ -41,7 +44,7 @@ def runs(*names: str) -> list[str]:
 
 
 # NAME -> the adgm command (arguments after `adgm`) that draws the table.
-TABLES: dict[str, list[str]] = {
+RESULTS_TABLES: dict[str, list[str]] = {
     "table-1": [
         "reproduce",
         "table1-from-runs",
@@ -97,6 +100,38 @@ TABLES: dict[str, list[str]] = {
         "--at",
         *"5 10 20 40 60 80 100 150 200 250 300".split(),
     ],
+}
+
+README_TABLES: dict[str, list[str]] = {
+    "results": [
+        "reproduce",
+        "table1-from-runs",
+        *runs(
+            *M2_AND_ADGM[:2],
+            "sdgm-1mc",
+            *SDGM_SEEDS,
+            "adgm-gen-1mc",
+            "adgm-gen-1mc-bf16",
+            "adgm-1mc-bf16",
+            "adgm-1mc-bf16-a-frozen",
+            "adgm-det-1mc-bf16",
+            "sdgm-1mc-bf16-class-sorted",
+            "sdgm-1mc-bf16-fixed-order",
+            "adgm-authors-2015-1mc-bf16",
+            "sdgm-authors-2016-1mc-bf16",
+            "sdgm-10mc-bf16",
+            "adgm-10mc-bf16",
+            "adgm-authors-2015-10mc-bf16",
+        ),
+        "--at",
+        *"5 20 60 100 200 300".split(),
+    ],
+}
+
+# Document (relative to the repository root) -> its tables.
+TABLES: dict[str, dict[str, list[str]]] = {
+    "docs/results.md": RESULTS_TABLES,
+    "README.md": README_TABLES,
 }
 
 # Output PNG -> the adgm command that draws it.
@@ -204,22 +239,29 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="change nothing; 1 if stale")
     parser.add_argument("--figures", action="store_true", help="redraw FIGURES as well")
     args = parser.parse_args(argv)
     try:
-        text = args.doc.read_text()
-    except OSError as exc:
-        print(f"regenerate_docs: error: cannot read {args.doc}: {exc.strerror}", file=sys.stderr)
-        return 2
-    try:
-        new_text, changed = regenerate(text, TABLES)
+        redrawn: dict[Path, tuple[str, str, list[str]]] = {}
+        for doc, tables in TABLES.items():
+            path = ROOT / doc
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise DocsError(f"cannot read {doc}: {exc.strerror}") from None
+            try:
+                new_text, changed = regenerate(text, tables)
+            except DocsError as exc:
+                raise DocsError(f"{doc}: {exc}") from None
+            redrawn[path] = (text, new_text, [f"{doc}: {name}" for name in changed])
+        changed = [name for _, _, names in redrawn.values() for name in names]
         if args.check:
             print(f"stale: {', '.join(changed)}" if changed else "every table is up to date")
             return 1 if changed else 0
-        if new_text != text:
-            write_atomically(args.doc, new_text)
+        for path, (text, new_text, _) in redrawn.items():
+            if new_text != text:
+                write_atomically(path, new_text)
         print(f"redrawn: {', '.join(changed)}" if changed else "every table was up to date")
         if args.figures:
             for out, arguments in FIGURES.items():

@@ -74,7 +74,8 @@ def test_a_command_that_prints_no_table_is_refused():
 
 
 def test_every_table_and_figure_reads_committed_run_records():
-    for arguments in [*regenerate_docs.TABLES.values(), *regenerate_docs.FIGURES.values()]:
+    tables = [t for doc in regenerate_docs.TABLES.values() for t in doc.values()]
+    for arguments in [*tables, *regenerate_docs.FIGURES.values()]:
         for run in (a for a in arguments if a.startswith("docs/runs/")):
             assert (ROOT / run / "metrics.jsonl").is_file(), run
 
@@ -89,21 +90,25 @@ def test_check_then_redraw_from_a_real_record(tmp_path, monkeypatch, capsys):
     doc = tmp_path / "results.md"
     doc.write_text("before\n<!-- generated: m2 -->\n| stale |\n<!-- end generated: m2 -->\nafter\n")
     original = doc.read_text()
+    other = tmp_path / "README.md"
+    other.write_text("<!-- generated: m2 -->\n<!-- end generated: m2 -->\n")
     tables = {"m2": ["summary", "docs/runs/m2-1mc", "--at", "100"]}
-    monkeypatch.setattr(regenerate_docs, "TABLES", tables)
+    monkeypatch.setattr(regenerate_docs, "TABLES", {str(doc): tables, str(other): tables})
 
-    assert regenerate_docs.main(["--doc", str(doc), "--check"]) == 1
-    assert "stale: m2" in capsys.readouterr().out and doc.read_text() == original
+    assert regenerate_docs.main(["--check"]) == 1
+    assert f"stale: {doc}: m2" in capsys.readouterr().out and doc.read_text() == original
 
-    monkeypatch.setattr(regenerate_docs, "TABLES", {"m2": ["summary", "docs/runs/no-such-run"]})
-    assert regenerate_docs.main(["--doc", str(doc)]) == 2
+    broken = {"m2": ["summary", "docs/runs/no-such-run"]}
+    monkeypatch.setattr(regenerate_docs, "TABLES", {str(doc): tables, str(other): broken})
+    assert regenerate_docs.main([]) == 2  # the second document's command fails: neither changes
     assert "failed" in capsys.readouterr().err and doc.read_text() == original
 
-    monkeypatch.setattr(regenerate_docs, "TABLES", tables)
-    assert regenerate_docs.main(["--doc", str(doc)]) == 0
+    monkeypatch.setattr(regenerate_docs, "TABLES", {str(doc): tables, str(other): tables})
+    assert regenerate_docs.main([]) == 0
     text = doc.read_text()
     row = next(line for line in text.splitlines() if "(m2-1mc)" in line)
     assert f"{100 * error_at_100:.2f}%" in row.split("|")[2]  # the epoch 100 column
     assert text.startswith("before\n") and text.endswith("after\n")
-    assert regenerate_docs.main(["--doc", str(doc), "--check"]) == 0
+    assert "(m2-1mc)" in other.read_text()
+    assert regenerate_docs.main(["--check"]) == 0
     assert not list(tmp_path.glob("*.partial"))

@@ -352,7 +352,7 @@ def test_bad_training_parameters_are_one_line_errors(params, message):
 
 def test_grey_inputs_are_not_binarised_and_binary_inputs_are(monkeypatch):
     """inputs="grey" trains on the grey levels themselves; "binary" on fresh 0/1 draws."""
-    import adgm.training_loop
+    import adgm.batch_order
 
     seen = []
 
@@ -361,8 +361,8 @@ def test_grey_inputs_are_not_binarised_and_binary_inputs_are(monkeypatch):
             seen.append(torch.cat([batch[0].flatten(), batch[2].flatten()]))
             yield batch
 
-    real = adgm.training_loop.epoch_batches
-    monkeypatch.setattr(adgm.training_loop, "epoch_batches", recording)
+    real = adgm.batch_order.epoch_batches
+    monkeypatch.setattr(adgm.batch_order, "epoch_batches", recording)
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 0.8, size=(200, 6)).astype(np.float32)
     y = np.full(200, -1)

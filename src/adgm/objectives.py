@@ -232,9 +232,11 @@ def batch_elbos(
         + log_uniform_categorical(k)
         + prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)
     )  # (S, P), still without log p(a) - log q(a|x)
-    a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
-    if not auxiliary_ratio:
-        a_term = torch.zeros_like(a_term)
+    a_term = (  # (S|1, B)
+        auxiliary_log_ratio(aux, x, analytic=analytic_kl)
+        if auxiliary_ratio
+        else x.new_zeros(1, x.shape[0])
+    )
     elbo_l = elbo[:, :n_labelled] + a_term[:, :n_labelled]  # (S, B_l)
     elbo_u = elbo[:, n_labelled:].unflatten(1, (n_unlabelled, k))  # (S, B_u, K)
     elbo_u = elbo_u + a_term[:, n_labelled:].unsqueeze(-1)

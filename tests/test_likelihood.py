@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
-from adgm.likelihood import log_likelihood
+from adgm.errors import AdgmError
+from adgm.likelihood import log_likelihood, refuse_grey_targets
 from adgm.objectives import unlabelled_bound
 from tests.conftest import MODEL_NAMES, binary_batch, tiny_model
 
@@ -123,3 +124,28 @@ def test_the_papers_adgm_estimate_does_not_depend_on_q_a():
         torch.manual_seed(0)
         after = log_likelihood(model, x, n_samples=50)
     torch.testing.assert_close(after, before, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "likelihood, test_inputs, refused",
+    [
+        ("bernoulli", "grey", True),
+        ("bernoulli", "binary", False),
+        ("gaussian", "grey", False),
+        ("gaussian", "binary", False),
+    ],
+)
+def test_only_grey_bernoulli_targets_are_refused(likelihood, test_inputs, refused):
+    def ask():
+        refuse_grey_targets(likelihood, test_inputs, "--log-likelihood", "add --test-inputs binary")
+
+    if refused:
+        with pytest.raises(AdgmError, match="^--log-likelihood needs binary test images.*binary$"):
+            ask()
+    else:
+        ask()
+
+
+def test_an_unresolved_likelihood_is_a_programming_error():
+    with pytest.raises(ValueError, match="must be resolved"):
+        refuse_grey_targets("auto", "grey", "eval_iw_samples", "drop it")

@@ -518,3 +518,24 @@ def test_an_epoch_tally_gives_each_terms_mean_and_keeps_only_the_clocked_seconds
         {"J": 2.5, "L": 1.0, "clf": 0.1, "U": 1.5, "seconds": 3.0, "steps_per_s": 4 / 3.0}
     )
     assert resumed.sums.tolist() == [0.0] * 4 and resumed.seconds == 0.0  # the next epoch's
+
+
+def test_a_test_log_likelihood_of_grey_bernoulli_images_is_refused_before_any_file_is_written(
+    tmp_path,
+):
+    config, data = tiny_run(eval_iw_samples=3)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, test_inputs="grey"))
+    with pytest.raises(AdgmError, match="eval_iw_samples needs binary test images"):
+        Trainer(config, tmp_path / "run", data)
+    assert not (tmp_path / "run").exists()
+
+
+def test_grey_test_inputs_change_nothing_for_gaussian_data_so_the_likelihood_is_taken(tmp_path):
+    config, data = tiny_run(epochs=1, eval_iw_samples=3)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, test_inputs="grey"))
+    standardised = (data.x_unlabelled - data.x_unlabelled.mean(0)) / data.x_unlabelled.std(0)
+    gaussian = dataclasses.replace(data, likelihood="gaussian", x_unlabelled=standardised)
+    trainer = Trainer(config, tmp_path, gaussian)
+    trainer.start()
+    trainer.fit(log=lambda _: None)
+    assert np.isfinite(read_metrics(tmp_path)[-1]["test_log_likelihood"])

@@ -307,6 +307,7 @@ def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
 def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.data import load_data
     from adgm.evaluate import error_rate
+    from adgm.likelihood import refuse_grey_targets
     from adgm.train import load_trained_model
 
     config, model, epoch = load_trained_model(args.run_dir, args.device)
@@ -314,10 +315,9 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     if args.test_inputs is not None:
         data_config = dataclasses.replace(data_config, test_inputs=args.test_inputs)
     data = load_data(data_config, likelihood=config.model.likelihood, device=args.device)
-    if args.log_likelihood and data.likelihood == "bernoulli" and data_config.test_inputs == "grey":
-        raise AdgmError(
-            "--log-likelihood needs binary test images (the Bernoulli log p(x) of grey levels "
-            "is no likelihood); add --test-inputs binary"
+    if args.log_likelihood:
+        refuse_grey_targets(
+            data.likelihood, data_config.test_inputs, "--log-likelihood", "add --test-inputs binary"
         )
     if data.x_test is None:
         raise AdgmError(f"{config.data.dataset} has no test set (give one with --test-data)")

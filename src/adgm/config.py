@@ -185,11 +185,6 @@ class RunConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
-        if self.train.eval_iw_samples and self.data.test_inputs == "grey":
-            raise AdgmError(
-                "eval_iw_samples needs binary test images (the Bernoulli log p(x) of grey "
-                "levels is no likelihood); drop it or set test_inputs to binary"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

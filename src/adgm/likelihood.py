@@ -26,10 +26,29 @@ from collections.abc import Callable
 
 import torch
 
+from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import batch_elbos
 
 _ELEMENTS_PER_PASS = 1 << 23  # floats in the widest (sample, pair, unit) tensor of one pass
+
+
+def refuse_grey_targets(likelihood: str, test_inputs: str, asked_by: str, remedy: str) -> None:
+    """Raise AdgmError where a test log-likelihood would be taken of Bernoulli data whose test
+    images are kept as grey levels: sum_d x_d log p_d + (1 - x_d) log(1 - p_d) with x_d in (0, 1)
+    is no log-probability of anything, so it cannot be compared with the binary figures.
+
+    likelihood: the data's resolved likelihood ("bernoulli" or "gaussian"; "auto" is not
+    resolved yet and is refused as a programming error); test_inputs: DataConfig.test_inputs.
+    Gaussian data are used as they are, so "grey" changes nothing there and is accepted.
+    """
+    if likelihood not in ("bernoulli", "gaussian"):
+        raise ValueError(f"likelihood must be resolved, got {likelihood!r}")
+    if likelihood == "bernoulli" and test_inputs == "grey":
+        raise AdgmError(
+            f"{asked_by} needs binary test images (the Bernoulli log p(x) of grey levels is no "
+            f"likelihood); {remedy}"
+        )
 
 
 @torch.no_grad()

@@ -30,6 +30,7 @@ from adgm.distributed import join_process_group, local_device
 from adgm.epoch_tally import EpochTally
 from adgm.errors import AdgmError
 from adgm.evaluate import evaluate_held_out
+from adgm.likelihood import refuse_grey_targets
 from adgm.models import build_model
 from adgm.models.base import GenerativeClassifier
 from adgm.objectives import default_alpha
@@ -83,6 +84,13 @@ class TrainingLoop:
             config.data, likelihood=config.model.likelihood, device=str(self.device)
         )
         self.config = fitted_to_data(config, self.data)
+        if config.train.eval_iw_samples:
+            refuse_grey_targets(
+                self.data.likelihood,
+                config.data.test_inputs,
+                "eval_iw_samples",
+                "drop it or set test_inputs to binary",
+            )
         model_config = self.config.model
         torch.manual_seed(config.train.seed)
         self.model: GenerativeClassifier = build_model(model_config).to(self.device)

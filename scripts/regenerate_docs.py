@@ -36,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # With seeds 1 and 2 (training seed and labelled draw) of M2 and the paper's ADGM as they train.
-M2_BF16 = ["m2-1mc-bf16", "m2-1mc-bf16-seed1"]
+M2_BF16 = ["m2-1mc-bf16", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
 ADGM_BF16 = ["adgm-1mc-bf16", "adgm-1mc-bf16-seed1"]
+ADGM_FROZEN_BF16 = ["adgm-1mc-bf16-a-frozen", "adgm-1mc-bf16-a-frozen-seed1"]
 M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
 SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
 
@@ -53,7 +54,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
         "table1-from-runs",
         *runs(
             *M2_AND_ADGM,
-            "adgm-1mc-bf16-a-frozen",
+            *ADGM_FROZEN_BF16,
             "adgm-authors-2015-1mc-bf16",
             "adgm-gen-1mc",
             "adgm-gen-1mc-bf16",
@@ -73,15 +74,15 @@ RESULTS_TABLES: dict[str, list[str]] = {
         "summary",
         *runs(
             "m2-1mc",
-            "m2-1mc-bf16",
+            *M2_BF16,
             "sdgm-1mc",
             *SDGM_SEEDS,
             "sdgm-1mc-bf16-fixed-order",
             "sdgm-authors-2016-1mc-bf16",
             "adgm-gen-1mc",
             "adgm-gen-1mc-bf16",
-            "adgm-1mc-bf16",
-            "adgm-1mc-bf16-a-frozen",
+            *ADGM_BF16,
+            *ADGM_FROZEN_BF16,
             "adgm-det-1mc-bf16",
             "adgm-authors-2015-1mc-bf16",
         ),
@@ -117,7 +118,7 @@ README_TABLES: dict[str, list[str]] = {
             "adgm-gen-1mc",
             "adgm-gen-1mc-bf16",
             *ADGM_BF16,
-            "adgm-1mc-bf16-a-frozen",
+            *ADGM_FROZEN_BF16,
             "adgm-det-1mc-bf16",
             "sdgm-1mc-bf16-class-sorted",
             "sdgm-1mc-bf16-fixed-order",

@@ -91,6 +91,23 @@ RESULTS_TABLES: dict[str, list[str]] = {
         "--time-to",
         *"15 10 7 5 4 3.5 3 2.5 2.25".split(),
     ],
+    "paired-seeds": [
+        "reproduce",
+        "paired-seeds",
+        "--baseline",
+        *runs(*M2_BF16),
+        "--runs",
+        *runs(
+            *SDGM_SEEDS,
+            "adgm-gen-1mc-bf16",
+            *ADGM_BF16,
+            *ADGM_FROZEN_BF16,
+            "adgm-det-1mc-bf16",
+        ),
+        "--windows",
+        "5-100",
+        "105-300",
+    ],
     "generative-auxiliary": [
         "summary",
         *runs(

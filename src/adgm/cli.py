@@ -199,6 +199,21 @@ def _add_reproduce(commands) -> None:
         "--at", type=int, nargs="+", default=[100, 200, 300], help="epochs to show (columns)"
     )
     measured.set_defaults(handler=run_reproduce_table1_from_runs)
+    paired = experiments.add_parser(
+        "paired-seeds",
+        help="each model's test error minus the baseline's, seed by seed (runs paired by their "
+        "training seed and labelled draw), over epoch windows, and over seeds",
+    )
+    paired.add_argument(
+        "--baseline", type=Path, nargs="+", required=True, help="seeds of the baseline (e.g. M2)"
+    )
+    paired.add_argument(
+        "--runs", type=Path, nargs="+", required=True, help="runs of one or more models"
+    )
+    paired.add_argument(
+        "--windows", nargs="+", default=["5-100", "105-300"], help="epoch windows, FIRST-LAST"
+    )
+    paired.set_defaults(handler=run_reproduce_paired_seeds)
 
 
 def run_train(args: argparse.Namespace, argv: list[str]) -> int:
@@ -450,6 +465,17 @@ def run_reproduce_table1_from_runs(args: argparse.Namespace, argv: list[str]) ->
 
     runs = [(load_run_config(d), read_metrics(d)) for d in args.run_dirs]
     print(table1_from_runs(runs, args.at), end="")
+    return 0
+
+
+def run_reproduce_paired_seeds(args: argparse.Namespace, argv: list[str]) -> int:
+    from adgm.paired_seeds import paired_seeds_table, parse_window
+    from adgm.train import load_run_config, read_metrics
+
+    windows = [parse_window(text) for text in args.windows]
+    baselines = [(load_run_config(d), read_metrics(d)) for d in args.baseline]
+    runs = [(load_run_config(d), read_metrics(d)) for d in args.runs]
+    print(paired_seeds_table(baselines, runs, windows), end="")
     return 0
 
 

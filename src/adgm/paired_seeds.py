@@ -1,0 +1,175 @@
+"""Each model against a baseline seed by seed: the paper's claim measured over seeds.
+
+Runs of a model and of the baseline (e.g. M2) are paired by their seeds (the training seed and
+the labelled draw), so that each difference compares two runs that saw the same labels. For a
+pair and an epoch window [first, last], over the epochs k in the window that both evaluated,
+with test errors b_k (baseline) and m_k (model) in percent,
+
+    d_k = m_k - b_k,   mean = (1/n) sum_k d_k,   se = sd(d_k) / sqrt(n) * sqrt((1 + r) / (1 - r)),
+
+with r = max(0, the lag-1 autocorrelation of d_k): where the two curves' trends part, successive
+differences are correlated (r of 0.6-0.85 between the SDGM and M2) and sd / sqrt(n) alone would
+claim n independent measurements; the factor is that of an AR(1) series. "Ahead at j of n": the
+number of k with d_k < 0 (the model's error lower). A negative mean is a lead over the
+baseline. Over seeds, a setting's row gives the mean and standard deviation
+of the per-seed means, of the pairs that have evaluated the whole window (both runs at or past
+its last epoch); pairs still training show their part of the window and are not averaged.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from adgm.config import RunConfig
+from adgm.errors import AdgmError
+from adgm.plots import errors_by_epoch
+from adgm.reproduce import setting_label
+
+Run = tuple[RunConfig, list[dict]]
+
+
+@dataclass(frozen=True)
+class WindowDifference:
+    """One pair of runs over one window: the mean of d_k with its standard error (widened for
+    the lag-1 autocorrelation r), how many evaluations the model was ahead at, of how many, up
+    to which epoch, and whether both runs have reached the window's end."""
+
+    mean: float
+    se: float
+    autocorrelation: float
+    ahead: int
+    evaluations: int
+    last_epoch: int
+    complete: bool
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """'105-300' -> (105, 300); AdgmError for anything else."""
+    first, sep, last = text.partition("-")
+    if not (sep and first.isdigit() and last.isdigit()) or int(first) > int(last):
+        raise AdgmError(
+            f"an epoch window is FIRST-LAST with FIRST <= LAST, e.g. 105-300; got {text!r}"
+        )
+    return int(first), int(last)
+
+
+def window_difference(
+    baseline: list[dict], model: list[dict], window: tuple[int, int]
+) -> WindowDifference | None:
+    """The model's test error minus the baseline's over the epochs of `window` both evaluated
+    (metrics rows of each run); None where they share fewer than two."""
+    first, last = window
+    base, tested = errors_by_epoch(baseline), errors_by_epoch(model)
+    epochs = sorted(e for e in set(base) & set(tested) if first <= e <= last)
+    if len(epochs) < 2:
+        return None
+    diffs = [tested[e] - base[e] for e in epochs]
+    reached = min(max(base), max(tested))
+    r = max(0.0, lag1_autocorrelation(diffs))
+    return WindowDifference(
+        mean=statistics.fmean(diffs),
+        se=statistics.stdev(diffs) / len(diffs) ** 0.5 * ((1 + r) / (1 - r)) ** 0.5,
+        autocorrelation=r,
+        ahead=sum(d < 0 for d in diffs),
+        evaluations=len(diffs),
+        last_epoch=epochs[-1],
+        complete=reached >= last,
+    )
+
+
+def lag1_autocorrelation(values: list[float]) -> float:
+    """sum_k (v_k - m)(v_{k+1} - m) / sum_k (v_k - m)^2, kept below 0.99 (0 for fewer than
+    three values or a constant series)."""
+    if len(values) < 3:
+        return 0.0
+    mean = statistics.fmean(values)
+    centred = [v - mean for v in values]
+    variance = sum(c * c for c in centred)
+    if variance == 0:
+        return 0.0
+    covariance = sum(a * b for a, b in zip(centred, centred[1:]))
+    return min(covariance / variance, 0.99)
+
+
+def _seeds(config: RunConfig) -> tuple[int, int]:
+    return config.train.seed, config.data.label_seed
+
+
+def pair_by_seeds(baselines: list[Run], models: list[Run]) -> list[tuple[str, Run, Run]]:
+    """(setting of the model, baseline run, model run) for each model run, its baseline being
+    the run with the same training seed and labelled draw; the model runs in their order.
+
+    AdgmError where the baselines are of several settings, where two baselines (or two runs of
+    one model setting) share their seeds, or where a model run has no baseline of its seeds."""
+    settings = {setting_label(config) for config, _ in baselines}
+    if len(settings) != 1:
+        raise AdgmError(f"the baseline runs must be seeds of one setting, got {sorted(settings)}")
+    by_seeds: dict[tuple[int, int], Run] = {}
+    for run in baselines:
+        if _seeds(run[0]) in by_seeds:
+            raise AdgmError(f"two baseline runs have seed and label seed {_seeds(run[0])}")
+        by_seeds[_seeds(run[0])] = run
+    pairs, seen = [], set()
+    for run in models:
+        setting, seeds = setting_label(run[0]), _seeds(run[0])
+        if (setting, seeds) in seen:
+            raise AdgmError(f"two runs of {setting} have seed and label seed {seeds}")
+        seen.add((setting, seeds))
+        if seeds not in by_seeds:
+            raise AdgmError(
+                f"no baseline run has seed {seeds[0]} and label seed {seeds[1]} "
+                f"(a run of {setting} has)"
+            )
+        pairs.append((setting, by_seeds[seeds], run))
+    return pairs
+
+
+def _pair_cell(difference: WindowDifference | None, window: tuple[int, int]) -> str:
+    if difference is None:
+        return "-"
+    d = difference
+    cell = f"{d.mean:+.2f} ± {d.se:.2f} (ahead at {d.ahead} of {d.evaluations})"
+    return cell if d.complete else f"{cell}, to epoch {d.last_epoch} of {window[1]}"
+
+
+def _over_seeds_cell(differences: list[WindowDifference | None]) -> str:
+    means = [d.mean for d in differences if d is not None and d.complete]
+    if not means:
+        return "-"
+    of = f"{len(means)} of {len(differences)}" if len(means) < len(differences) else len(means)
+    seeds = "seed" if len(differences) == 1 else "seeds"
+    ahead = sum(m < 0 for m in means)
+    spread = f" ± {statistics.stdev(means):.2f}" if len(means) > 1 else ""
+    return f"{statistics.fmean(means):+.2f}{spread} ({of} {seeds}, ahead in {ahead})"
+
+
+def paired_seeds_table(
+    baselines: list[Run], models: list[Run], windows: list[tuple[int, int]]
+) -> str:
+    """A Markdown table: per model run (by setting, then seed) the mean difference from the
+    baseline of its seeds over each window, then, for a setting of several runs, the mean ± sd
+    over its seeds."""
+    pairs = pair_by_seeds(baselines, models)
+    baseline_setting = setting_label(baselines[0][0]).replace("|", "\\|")
+    columns = " | ".join(f"epochs {first}-{last}" for first, last in windows)
+    lines = [
+        f"| test error minus {baseline_setting}'s (points; below 0: ahead) | {columns} |",
+        "| --- |" + " --- |" * len(windows),
+    ]
+    settings = dict.fromkeys(setting for setting, _, _ in pairs)
+    for setting in settings:
+        cell = setting.replace("|", "\\|")
+        members = [(base, run) for s, base, run in pairs if s == setting]
+        per_window = [
+            [window_difference(base[1], run[1], window) for base, run in members]
+            for window in windows
+        ]
+        for index, (_, run) in enumerate(members):
+            seed, label_seed = _seeds(run[0])
+            cells = [_pair_cell(per_window[w][index], windows[w]) for w in range(len(windows))]
+            lines.append(f"| {cell}, seed {seed}, label seed {label_seed} | {' | '.join(cells)} |")
+        if len(members) > 1:
+            over = " | ".join(_over_seeds_cell(differences) for differences in per_window)
+            lines.append(f"| {cell}: over seeds, mean ± sd | {over} |")
+    return "\n".join(lines) + "\n"

@@ -73,6 +73,10 @@ def test_a_window_a_run_has_not_reached_is_marked_and_one_it_has_not_entered_is_
     partial = window_difference(rows(base), rows(model), (105, 300))
     assert (partial.evaluations, partial.last_epoch, partial.complete) == (10, 150, False)
     assert window_difference(rows(base), rows(noisy_curve(1, 100)), (105, 300)) is None
+    every_35th = {e: v for e, v in noisy_curve(1, 300).items() if e % 7 == 0} | {300: 3.0}
+    trained_through = rows(every_35th)[:-1]  # evaluated last at 280, trained to 299
+    assert not window_difference(rows(base), trained_through, (105, 299 + 1)).complete
+    assert window_difference(rows(base), trained_through, (105, 299)).complete
 
 
 def test_runs_pair_by_training_seed_and_labelled_draw_not_by_order():

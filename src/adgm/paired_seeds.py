@@ -12,8 +12,8 @@ differences are correlated (r of 0.6-0.85 between the SDGM and M2) and sd / sqrt
 claim n independent measurements; the factor is that of an AR(1) series. "Ahead at j of n": the
 number of k with d_k < 0 (the model's error lower). A negative mean is a lead over the
 baseline. Over seeds, a setting's row gives the mean and standard deviation
-of the per-seed means, of the pairs that have evaluated the whole window (both runs at or past
-its last epoch); pairs still training show their part of the window and are not averaged.
+of the per-seed means, of the pairs that have trained through the whole window (both runs at or
+past its last epoch); pairs still training show their part of the window and are not averaged.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def window_difference(
     if len(epochs) < 2:
         return None
     diffs = [tested[e] - base[e] for e in epochs]
-    reached = min(max(base), max(tested))
+    reached = min(rows[-1]["epoch"] for rows in (baseline, model))  # epochs trained
     r = max(0.0, lag1_autocorrelation(diffs))
     return WindowDifference(
         mean=statistics.fmean(diffs),

@@ -2,7 +2,8 @@
 
 Reads two run folders (or their copies under docs/runs/), prints both curves at the epochs both
 evaluated, their difference, and `adgm.reproduce.curve_agreement`: the mean difference (bias)
-with its standard error, the spread of the differences and the noise sigma of one evaluation
+with its standard error (sd / sqrt(n), and widened for the lag-1 autocorrelation of the
+differences, which is large where the two trends part), the spread of the differences and the noise sigma of one evaluation
 estimated from the curves themselves (two runs that differ only by noise have a spread near
 sqrt(2) sigma); then the training loss J of the two runs, epoch by epoch, a far less noisy
 comparison than the test error.
@@ -58,7 +59,9 @@ def _print_pair(labels: list[str], runs: list[list[dict]], a: dict) -> None:
     _print_curves(labels, runs)
     print(
         f"\nepochs {a['first_epoch']}-{a['last_epoch']} ({a['epochs']} evaluations): "
-        f"difference {a['bias']:+.2f} ± {a['bias_se']:.2f} points (mean ± s.e.), "
+        f"difference {a['bias']:+.2f} ± {a['bias_se']:.2f} points (mean ± s.e.; "
+        f"± {a['bias_se_correlated']:.2f} allowing for the correlation of successive "
+        f"differences, r = {a['autocorrelation']:.2f}), "
         f"spread {a['spread']:.2f}, mean |difference| {a['mean_abs']:.2f}; noise of one "
         f"evaluation {a['noise']:.2f} points, so noise alone gives a spread of about "
         f"{2**0.5 * a['noise']:.2f}"

@@ -243,6 +243,14 @@ def test_curve_agreement_recovers_the_noise_and_an_offset_of_synthetic_curves():
     shifted = curve_agreement(rows(first), rows(second + 1.0))
     assert abs(shifted["bias"] - 1.0) < 3 * shifted["bias_se"]
     assert abs(shifted["noise"] - sigma) < 0.1 * sigma  # an offset is not noise
+    # Independent noise: the correlated standard error stays near sd / sqrt(n); a slow drift
+    # between the two (a lead that grows with the epochs) makes successive differences
+    # correlated and widens it several times.
+    assert abs(same["autocorrelation"]) < 0.15
+    assert same["bias_se"] <= same["bias_se_correlated"] < 1.2 * same["bias_se"]
+    drifting = curve_agreement(rows(first), rows(second + np.sin(epochs / 200)))
+    assert drifting["autocorrelation"] > 0.5
+    assert drifting["bias_se_correlated"] > 2 * drifting["bias_se"]
     with pytest.raises(AdgmError, match="share 2 evaluated epochs"):
         curve_agreement(rows(first)[:2], rows(second))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from adgm.config import RunConfig
 from adgm.errors import AdgmError
 from adgm.plots import errors_by_epoch
-from adgm.reproduce import setting_label
+from adgm.reproduce import correlated_standard_error, lag1_autocorrelation, setting_label
 
 Run = tuple[RunConfig, list[dict]]
 
@@ -69,27 +69,13 @@ def window_difference(
     r = max(0.0, lag1_autocorrelation(diffs))
     return WindowDifference(
         mean=statistics.fmean(diffs),
-        se=statistics.stdev(diffs) / len(diffs) ** 0.5 * ((1 + r) / (1 - r)) ** 0.5,
+        se=correlated_standard_error(diffs),
         autocorrelation=r,
         ahead=sum(d < 0 for d in diffs),
         evaluations=len(diffs),
         last_epoch=epochs[-1],
         complete=reached >= last,
     )
-
-
-def lag1_autocorrelation(values: list[float]) -> float:
-    """sum_k (v_k - m)(v_{k+1} - m) / sum_k (v_k - m)^2, kept below 0.99 (0 for fewer than
-    three values or a constant series)."""
-    if len(values) < 3:
-        return 0.0
-    mean = statistics.fmean(values)
-    centred = [v - mean for v in values]
-    variance = sum(c * c for c in centred)
-    if variance == 0:
-        return 0.0
-    covariance = sum(a * b for a, b in zip(centred, centred[1:]))
-    return min(covariance / variance, 0.99)
 
 
 def _seeds(config: RunConfig) -> tuple[int, int]:

@@ -128,7 +128,9 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     second differences (for e_k = trend + noise with a locally linear trend,
     e_k - (e_{k-1} + e_{k+1}) / 2 has variance 1.5 sigma^2) and averaged over the two curves.
     Two runs that differ only by noise have ``spread`` near sqrt(2) sigma and ``bias`` within
-    about ``bias_se`` = spread / sqrt(n) of 0.
+    about ``bias_se`` = spread / sqrt(n) of 0. Where the two trends part, successive differences
+    are correlated (``autocorrelation``, lag 1) and ``bias_se_correlated``
+    (correlated_standard_error) is the standard error to use.
     """
     first, second = errors_by_epoch(reference), errors_by_epoch(other)
     epochs = sorted(set(first) & set(second))
@@ -144,6 +146,8 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
         "last_epoch": epochs[-1],
         "bias": statistics.fmean(diffs),
         "bias_se": spread / len(diffs) ** 0.5,
+        "autocorrelation": lag1_autocorrelation(diffs),
+        "bias_se_correlated": correlated_standard_error(diffs),
         "spread": spread,
         "mean_abs": statistics.fmean(abs(d) for d in diffs),
         "noise": noise,
@@ -185,6 +189,28 @@ def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str,
         "below": sum(value < low for _, _, low, _, value in rows),
         "rows": rows,
     }
+
+
+def lag1_autocorrelation(values: list[float]) -> float:
+    """sum_k (v_k - m)(v_{k+1} - m) / sum_k (v_k - m)^2, kept below 0.99 (0 for fewer than
+    three values or a constant series)."""
+    if len(values) < 3:
+        return 0.0
+    mean = statistics.fmean(values)
+    centred = [v - mean for v in values]
+    variance = sum(c * c for c in centred)
+    if variance == 0:
+        return 0.0
+    covariance = sum(a * b for a, b in zip(centred, centred[1:]))
+    return min(covariance / variance, 0.99)
+
+
+def correlated_standard_error(values: list[float]) -> float:
+    """The standard error of the mean of a series whose successive values are correlated:
+    sd / sqrt(n) * sqrt((1 + r) / (1 - r)), r = max(0, lag1_autocorrelation), the factor of an
+    AR(1) series (two test-error curves whose trends part slowly differ by such a series)."""
+    r = max(0.0, lag1_autocorrelation(values))
+    return statistics.stdev(values) / len(values) ** 0.5 * ((1 + r) / (1 - r)) ** 0.5
 
 
 def _second_difference_noise(values: list[float]) -> float:

@@ -3,10 +3,10 @@
 Reads two run folders (or their copies under docs/runs/), prints both curves at the epochs both
 evaluated, their difference, and `adgm.reproduce.curve_agreement`: the mean difference (bias)
 with its standard error (sd / sqrt(n), and widened for the lag-1 autocorrelation of the
-differences, which is large where the two trends part), the spread of the differences and the noise sigma of one evaluation
-estimated from the curves themselves (two runs that differ only by noise have a spread near
-sqrt(2) sigma); then the training loss J of the two runs, epoch by epoch, a far less noisy
-comparison than the test error.
+differences, which is large where the two trends part), the spread of the differences and the
+noise sigma of one evaluation estimated from the curves themselves (two runs that differ only
+by noise have a spread near sqrt(2) sigma); then the training loss J of the two runs, epoch by
+epoch, a far less noisy comparison than the test error.
 
 With several reference runs (seeds of one setting) before the last run, the reference is their
 band: the last run against their mean at each epoch, the seeds' own spread, and the number of

@@ -37,8 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # With seeds 1 and 2 (training seed and labelled draw) of M2 and the paper's ADGM as they train.
 M2_BF16 = ["m2-1mc-bf16", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
-ADGM_BF16 = ["adgm-1mc-bf16", "adgm-1mc-bf16-seed1"]
-ADGM_FROZEN_BF16 = ["adgm-1mc-bf16-a-frozen", "adgm-1mc-bf16-a-frozen-seed1"]
+ADGM_BF16 = ["adgm-1mc-bf16", "adgm-1mc-bf16-seed1", "adgm-1mc-bf16-seed2"]
+ADGM_FROZEN_BF16 = [
+    "adgm-1mc-bf16-a-frozen",
+    "adgm-1mc-bf16-a-frozen-seed1",
+    "adgm-1mc-bf16-a-frozen-seed2",
+]
 M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
 SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
 

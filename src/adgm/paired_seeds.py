@@ -120,14 +120,14 @@ def _pair_cell(difference: WindowDifference | None, window: tuple[int, int]) -> 
 
 
 def _over_seeds_cell(differences: list[WindowDifference | None]) -> str:
+    """Mean ± sd of the completed windows' means; called for settings of several runs only."""
     means = [d.mean for d in differences if d is not None and d.complete]
     if not means:
         return "-"
     of = f"{len(means)} of {len(differences)}" if len(means) < len(differences) else len(means)
-    seeds = "seed" if len(differences) == 1 else "seeds"
     ahead = sum(m < 0 for m in means)
     spread = f" ± {statistics.stdev(means):.2f}" if len(means) > 1 else ""
-    return f"{statistics.fmean(means):+.2f}{spread} ({of} {seeds}, ahead in {ahead})"
+    return f"{statistics.fmean(means):+.2f}{spread} ({of} seeds, ahead in {ahead})"
 
 
 def paired_seeds_table(

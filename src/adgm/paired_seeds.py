@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from adgm.config import RunConfig
 from adgm.errors import AdgmError
 from adgm.plots import errors_by_epoch
-from adgm.reproduce import correlated_standard_error, lag1_autocorrelation, setting_label
+from adgm.reproduce import correlated_standard_error, setting_label
 
 Run = tuple[RunConfig, list[dict]]
 
@@ -66,10 +66,10 @@ def window_difference(
         return None
     diffs = [tested[e] - base[e] for e in epochs]
     reached = min(rows[-1]["epoch"] for rows in (baseline, model))  # epochs trained
-    r = max(0.0, lag1_autocorrelation(diffs))
+    se, r = correlated_standard_error(diffs)
     return WindowDifference(
         mean=statistics.fmean(diffs),
-        se=correlated_standard_error(diffs),
+        se=se,
         autocorrelation=r,
         ahead=sum(d < 0 for d in diffs),
         evaluations=len(diffs),

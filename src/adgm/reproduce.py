@@ -129,8 +129,8 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     e_k - (e_{k-1} + e_{k+1}) / 2 has variance 1.5 sigma^2) and averaged over the two curves.
     Two runs that differ only by noise have ``spread`` near sqrt(2) sigma and ``bias`` within
     about ``bias_se`` = spread / sqrt(n) of 0. Where the two trends part, successive differences
-    are correlated (``autocorrelation``, lag 1) and ``bias_se_correlated``
-    (correlated_standard_error) is the standard error to use.
+    are correlated (``autocorrelation``, lag 1, negatives counted as 0) and
+    ``bias_se_correlated`` (correlated_standard_error) is the standard error to use.
     """
     first, second = errors_by_epoch(reference), errors_by_epoch(other)
     epochs = sorted(set(first) & set(second))
@@ -140,14 +140,15 @@ def curve_agreement(reference: list[dict], other: list[dict]) -> dict[str, float
     curves = ([curve[e] for e in epochs] for curve in (first, second))
     noise = statistics.fmean(_second_difference_noise(values) for values in curves)
     spread = statistics.stdev(diffs)
+    correlated_se, autocorrelation = correlated_standard_error(diffs)
     return {
         "epochs": len(epochs),
         "first_epoch": epochs[0],
         "last_epoch": epochs[-1],
         "bias": statistics.fmean(diffs),
         "bias_se": spread / len(diffs) ** 0.5,
-        "autocorrelation": lag1_autocorrelation(diffs),
-        "bias_se_correlated": correlated_standard_error(diffs),
+        "autocorrelation": autocorrelation,
+        "bias_se_correlated": correlated_se,
         "spread": spread,
         "mean_abs": statistics.fmean(abs(d) for d in diffs),
         "noise": noise,
@@ -205,12 +206,14 @@ def lag1_autocorrelation(values: list[float]) -> float:
     return min(covariance / variance, 0.99)
 
 
-def correlated_standard_error(values: list[float]) -> float:
-    """The standard error of the mean of a series whose successive values are correlated:
-    sd / sqrt(n) * sqrt((1 + r) / (1 - r)), r = max(0, lag1_autocorrelation), the factor of an
-    AR(1) series (two test-error curves whose trends part slowly differ by such a series)."""
+def correlated_standard_error(values: list[float]) -> tuple[float, float]:
+    """(standard error, r) of the mean of a series whose successive values are correlated:
+    sd / sqrt(n) * sqrt((1 + r) / (1 - r)), the factor of an AR(1) series (two test-error
+    curves whose trends part slowly differ by such a series), with r = max(0,
+    lag1_autocorrelation): a negative r, alternating values, is taken as none, so the error is
+    never narrower than sd / sqrt(n). r is returned as used, so that every report of it agrees."""
     r = max(0.0, lag1_autocorrelation(values))
-    return statistics.stdev(values) / len(values) ** 0.5 * ((1 + r) / (1 - r)) ** 0.5
+    return statistics.stdev(values) / len(values) ** 0.5 * ((1 + r) / (1 - r)) ** 0.5, r
 
 
 def _second_difference_noise(values: list[float]) -> float:

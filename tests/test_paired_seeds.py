@@ -106,8 +106,8 @@ def test_runs_that_cannot_be_paired_are_refused(baselines, models, message):
 def test_the_over_seeds_row_averages_only_the_seeds_that_finished_the_window():
     m2 = [(config("m2", s), rows(noisy_curve(s, 300))) for s in (0, 1, 2)]
     ends = {0: 300, 1: 300, 2: 150}
-    offsets = {0: -1.0, 1: -0.2, 2: -5.0}
-    adgm = [(config("adgm", s), rows(noisy_curve(s, ends[s], offsets[s]))) for s in (0, 1, 2)]
+    offsets = {0: -1.0, 1: +0.6, 2: -5.0}
+    adgm = [(config("adgm", s), rows(noisy_curve(s + 10, ends[s], offsets[s]))) for s in (0, 1, 2)]
     table = paired_seeds_table(m2, adgm, [(5, 100), (105, 300)]).splitlines()
     assert table[0].startswith("| test error minus M2 1 MC's")
     assert "to epoch 150 of 300" in table[4]
@@ -117,8 +117,17 @@ def test_the_over_seeds_row_averages_only_the_seeds_that_finished_the_window():
     ]  # seed 2 is 5 points ahead on a partial window and must not pull the mean
     mean = sum(expected) / 2
     sd = abs(expected[0] - expected[1]) / math.sqrt(2)
-    assert over[-1] == f"{mean:+.2f} ± {sd:.2f} (2 of 3 seeds, ahead in 2) |"
-    assert "(3 seeds, ahead in 3)" in over[1]
+    # The seeds' mean curve, by an explicit loop over the epochs of the window, seeds 0 and 1.
+    base = [noisy_curve(s, 300) for s in (0, 1)]
+    model = [noisy_curve(s + 10, 300, offsets[s]) for s in (0, 1)]
+    curve = [(model[0][e] - base[0][e] + model[1][e] - base[1][e]) / 2 for e in range(105, 301, 5)]
+    lead = sum(c < 0 for c in curve)
+    assert len(curve) == 40 and 0 < lead < 40  # the mean offset, -0.2, within the noise
+    assert over[-1] == (
+        f"{mean:+.2f} ± {sd:.2f} (2 of 3 seeds, ahead in 1; their mean curve ahead at {lead} "
+        f"of 40, {min(curve):+.2f} to {max(curve):+.2f}) |"
+    )
+    assert "(3 seeds, ahead in 2; their mean curve ahead at 20 of 20," in over[1]
 
 
 def test_a_setting_of_one_run_has_no_over_seeds_row():

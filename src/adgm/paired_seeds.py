@@ -14,6 +14,9 @@ number of k with d_k < 0 (the model's error lower). A negative mean is a lead ov
 baseline. Over seeds, a setting's row gives the mean and standard deviation
 of the per-seed means, of the pairs that have trained through the whole window (both runs at or
 past its last epoch); pairs still training show their part of the window and are not averaged.
+It also follows the seeds' mean curve, D_k = (1/S) sum_s d_k^(s) over the epochs all S finished
+pairs evaluated (the distance between the two settings' mean curves, as a figure of seed means
+draws them): at how many of those epochs D_k < 0, and its smallest and largest value.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ Run = tuple[RunConfig, list[dict]]
 class WindowDifference:
     """One pair of runs over one window: the mean of d_k with its standard error (widened for
     the lag-1 autocorrelation r), how many evaluations the model was ahead at, of how many, up
-    to which epoch, and whether both runs have reached the window's end."""
+    to which epoch, whether both runs have reached the window's end, and d_k by epoch k."""
 
     mean: float
     se: float
@@ -42,6 +45,7 @@ class WindowDifference:
     evaluations: int
     last_epoch: int
     complete: bool
+    by_epoch: dict[int, float]
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -75,6 +79,7 @@ def window_difference(
         evaluations=len(diffs),
         last_epoch=epochs[-1],
         complete=reached >= last,
+        by_epoch=dict(zip(epochs, diffs)),
     )
 
 
@@ -120,14 +125,24 @@ def _pair_cell(difference: WindowDifference | None, window: tuple[int, int]) -> 
 
 
 def _over_seeds_cell(differences: list[WindowDifference | None]) -> str:
-    """Mean ± sd of the completed windows' means; called for settings of several runs only."""
-    means = [d.mean for d in differences if d is not None and d.complete]
-    if not means:
+    """Mean ± sd of the completed windows' means, then the seeds' mean curve D_k (module
+    docstring); called for settings of several runs only."""
+    finished = [d for d in differences if d is not None and d.complete]
+    if not finished:
         return "-"
+    means = [d.mean for d in finished]
     of = f"{len(means)} of {len(differences)}" if len(means) < len(differences) else len(means)
     ahead = sum(m < 0 for m in means)
     spread = f" ± {statistics.stdev(means):.2f}" if len(means) > 1 else ""
-    return f"{statistics.fmean(means):+.2f}{spread} ({of} seeds, ahead in {ahead})"
+    cell = f"{statistics.fmean(means):+.2f}{spread} ({of} seeds, ahead in {ahead}"
+    epochs = sorted(set.intersection(*(set(d.by_epoch) for d in finished)))
+    if len(finished) < 2 or not epochs:
+        return cell + ")"
+    curve = [statistics.fmean(d.by_epoch[e] for d in finished) for e in epochs]
+    return (
+        f"{cell}; their mean curve ahead at {sum(c < 0 for c in curve)} of {len(curve)}, "
+        f"{min(curve):+.2f} to {max(curve):+.2f})"
+    )
 
 
 def paired_seeds_table(

@@ -163,8 +163,8 @@ TABLES: dict[str, dict[str, list[str]]] = {
 # Output PNG -> the adgm command that draws it.
 FIGURES: dict[str, list[str]] = {
     # Seeds of a setting only once each has reached epoch 300 (a group's mean curve ends where
-    # its shortest run ends), and M2 and the ADGMs over the same seeds (0 and 1 until the
-    # ADGMs' seed 2 reaches 300), so that their means compare like with like.
+    # its shortest run ends), and M2 and the ADGMs over the same seeds, so that their means
+    # compare like with like.
     "docs/figures/figure-2a-cpu.png": [
         "plot",
         "curves",

@@ -34,18 +34,31 @@ Run = tuple[RunConfig, list[dict]]
 
 @dataclass(frozen=True)
 class WindowDifference:
-    """One pair of runs over one window: the mean of d_k with its standard error (widened for
-    the lag-1 autocorrelation r), how many evaluations the model was ahead at, of how many, up
-    to which epoch, whether both runs have reached the window's end, and d_k by epoch k."""
+    """One pair of runs over one window: d_k by epoch k (in epoch order), the standard error of
+    their mean (widened for the lag-1 autocorrelation r, as it was used), and whether both runs
+    have reached the window's end; the mean, how many evaluations the model was ahead at, of
+    how many, and up to which epoch follow from d_k."""
 
-    mean: float
+    by_epoch: dict[int, float]
     se: float
     autocorrelation: float
-    ahead: int
-    evaluations: int
-    last_epoch: int
     complete: bool
-    by_epoch: dict[int, float]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.by_epoch.values())
+
+    @property
+    def ahead(self) -> int:
+        return sum(d < 0 for d in self.by_epoch.values())
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.by_epoch)
+
+    @property
+    def last_epoch(self) -> int:
+        return max(self.by_epoch)
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -72,14 +85,7 @@ def window_difference(
     reached = min(rows[-1]["epoch"] for rows in (baseline, model))  # epochs trained
     se, r = correlated_standard_error(diffs)
     return WindowDifference(
-        mean=statistics.fmean(diffs),
-        se=se,
-        autocorrelation=r,
-        ahead=sum(d < 0 for d in diffs),
-        evaluations=len(diffs),
-        last_epoch=epochs[-1],
-        complete=reached >= last,
-        by_epoch=dict(zip(epochs, diffs)),
+        by_epoch=dict(zip(epochs, diffs)), se=se, autocorrelation=r, complete=reached >= last
     )
 
 

@@ -234,6 +234,8 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
         ("model", "hidden"): (500, 500, 500),
         ("train", "alpha"): 1200.0,
         ("train", "classification_term"): "mean-log",
+        ("train", "label_weights"): "sample-mean",
+        ("train", "weight_prior"): True,
         ("train", "train_auxiliary"): False,
     }
     later = config("--preset", "authors-2016", "--model", "sdgm").to_dict()
@@ -249,6 +251,7 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
         ("model", "gaussian_init"): "small",
         ("train", "alpha"): 60.0,
         ("train", "classification_term"): "mean-log",
+        ("train", "label_weights"): "sample-mean",
         ("train", "analytic_kl"): False,
         ("train", "weight_prior"): True,
     }

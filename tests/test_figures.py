@@ -207,16 +207,17 @@ def test_run_labels_name_each_setting_that_departs_from_the_paper():
     )
     assert run_label(sdgm) == "SDGM 10 MC, bf16, seed 1"
     assert run_label(preset_config("authors-2015")) == (
-        "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, alpha 1200, grey test images, "
-        "hidden 500x500x500"
+        "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, sample-mean label weights, "
+        "weight prior, alpha 1200, grey test images, hidden 500x500x500"
     )
     later = preset_config("authors-2016")  # on the SDGM its Gaussian init is the default one
     assert run_label(replace(later, model=replace(later.model, name="sdgm"))) == (
-        "SDGM 1 MC, fixed order, mean-log, Monte Carlo KL, weight prior, alpha 60, grey test images"
+        "SDGM 1 MC, fixed order, mean-log, sample-mean label weights, Monte Carlo KL, "
+        "weight prior, alpha 60, grey test images"
     )
     assert run_label(later) == (
-        "ADGM 1 MC, fixed order, mean-log, Monte Carlo KL, weight prior, small Gaussian init, "
-        "alpha 60, grey test images"
+        "ADGM 1 MC, fixed order, mean-log, sample-mean label weights, Monte Carlo KL, "
+        "weight prior, small Gaussian init, alpha 60, grey test images"
     )
 
 

@@ -11,7 +11,13 @@ from torch.distributions import Bernoulli, Normal
 
 from adgm.objectives import labelled_bound, unlabelled_bound
 from tests.conftest import TINY, binary_batch, tiny_model
-from tests.test_objectives import bound_estimate, concat_mlp, explicit_q_y_logits, normal
+from tests.test_objectives import (
+    bound_estimate,
+    concat_mlp,
+    explicit_q_y_logits,
+    normal,
+    weigh_labels,
+)
 
 NEW_MODELS = ("adgm-gen", "sdgm")
 
@@ -82,26 +88,32 @@ def test_labelled_bound_and_classifier_equal_an_explicit_loop(name, n_samples):
 
 @pytest.mark.parametrize("name", NEW_MODELS)
 @pytest.mark.parametrize("n_samples", [1, 3])
-def test_unlabelled_bound_equals_an_explicit_loop_over_labels_and_samples(name, n_samples):
+@pytest.mark.parametrize("label_weights", ["per-sample", "sample-mean"])
+def test_unlabelled_bound_equals_an_explicit_loop_over_labels_and_samples(
+    name, n_samples, label_weights
+):
     model = tiny_model(name)
     x = binary_batch(5)
     batch, k = x.shape[0], TINY["n_classes"]
     torch.manual_seed(7)
-    batched = unlabelled_bound(model, x, n_samples=n_samples, analytic_kl=False)
+    batched = unlabelled_bound(
+        model, x, n_samples=n_samples, analytic_kl=False, label_weights=label_weights
+    )
 
     torch.manual_seed(7)  # eps_a (S, B, A), then eps_z (S, B, K, Z)
     eps_a = torch.randn(n_samples, batch, TINY["a_dim"], dtype=torch.float64)
     eps_z = torch.randn(n_samples, batch, k, TINY["z_dim"], dtype=torch.float64)
     mu_a, logvar_a = model.q_a(x)
-    total = torch.zeros(batch, dtype=torch.float64)
+    q_y = torch.zeros(n_samples, batch, k, dtype=torch.float64)
+    log_weights = torch.zeros(n_samples, batch, k, dtype=torch.float64)
     for i in range(n_samples):
         a = mu_a + torch.exp(0.5 * logvar_a) * eps_a[i]  # the same a_i for every label
-        q_y = F.softmax(explicit_q_y_logits(model, x, a), dim=-1)
+        q_y[i] = F.softmax(explicit_q_y_logits(model, x, a), dim=-1)
         for label in range(k):
             y = torch.full((batch,), label)
-            w = explicit_log_weight(model, x, y, a, eps_z[i, :, label])
-            total += q_y[:, label] * (w - torch.log(q_y[:, label]))
-    torch.testing.assert_close(batched, -total / n_samples, rtol=1e-10, atol=1e-10)
+            log_weights[i, :, label] = explicit_log_weight(model, x, y, a, eps_z[i, :, label])
+    expected = -weigh_labels(q_y, log_weights, label_weights)
+    torch.testing.assert_close(batched, expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)

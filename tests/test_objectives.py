@@ -39,38 +39,61 @@ def normal(mu, logvar):
     return Normal(mu, torch.exp(0.5 * logvar))
 
 
+def weigh_labels(q_y, elbo, label_weights):
+    """U from q(y|a_i,x) and elbo(a_i, y), both (S, B, K), by an explicit sum over samples.
+
+    per-sample (eq. 11): (1/S) sum_i sum_y q_i(y) (elbo_i(y) - log q_i(y));
+    sample-mean (the authors' code): sum_y qbar(y) ((1/S) sum_i elbo_i(y) - log qbar(y)).
+    """
+    n_samples = q_y.shape[0]
+    if label_weights == "per-sample":
+        return (
+            sum((q_y[i] * (elbo[i] - torch.log(q_y[i]))).sum(-1) for i in range(n_samples))
+            / n_samples
+        )
+    q_bar = sum(q_y[i] for i in range(n_samples)) / n_samples
+    elbo_bar = sum(elbo[i] for i in range(n_samples)) / n_samples
+    return (q_bar * (elbo_bar - torch.log(q_bar))).sum(-1)
+
+
+@pytest.mark.parametrize("label_weights", ["per-sample", "sample-mean"])
 @pytest.mark.parametrize("n_samples", [1, 3])
-def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples):
+def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples, label_weights):
     model = tiny_model("adgm")
     x = binary_batch(5)
     batch, k = x.shape[0], TINY["n_classes"]
     torch.manual_seed(7)
-    batched = unlabelled_bound(model, x, n_samples=n_samples, analytic_kl=False)
+    batched = unlabelled_bound(
+        model, x, n_samples=n_samples, analytic_kl=False, label_weights=label_weights
+    )
 
     # Same random numbers, drawn in the same order: eps_a (S, B, A), then eps_z (S, B, K, Z).
     torch.manual_seed(7)
     eps_a = torch.randn(n_samples, batch, TINY["a_dim"], dtype=torch.float64)
     eps_z = torch.randn(n_samples, batch, k, TINY["z_dim"], dtype=torch.float64)
     mu_a, logvar_a = model.q_a(x)
-    total = torch.zeros(batch, dtype=torch.float64)
+    q_y = torch.zeros(n_samples, batch, k, dtype=torch.float64)
+    elbo = torch.zeros(n_samples, batch, k, dtype=torch.float64)
     for i in range(n_samples):
         a = mu_a + torch.exp(0.5 * logvar_a) * eps_a[i]
-        q_y = F.softmax(explicit_q_y_logits(model, x, a), dim=-1)  # the same a_i for every y
+        q_y[i] = F.softmax(explicit_q_y_logits(model, x, a), dim=-1)  # the same a_i for every y
         log_ratio_a = Normal(0, 1).log_prob(a).sum(-1) - normal(mu_a, logvar_a).log_prob(a).sum(-1)
         for y in range(k):
             onehot = F.one_hot(torch.full((batch,), y), k).double()
             mu_z, logvar_z = explicit_q_z(model, x, onehot)
             z = mu_z + torch.exp(0.5 * logvar_z) * eps_z[i, :, y]
-            elbo = (
+            elbo[i, :, y] = (
                 Bernoulli(logits=explicit_p_x_logits(model, z, onehot)).log_prob(x).sum(-1)
                 + math.log(1 / k)
                 + Normal(0, 1).log_prob(z).sum(-1)
                 - normal(mu_z, logvar_z).log_prob(z).sum(-1)
                 + log_ratio_a
             )
-            total += q_y[:, y] * (elbo - torch.log(q_y[:, y]))
-    expected = -total / n_samples
+    expected = -weigh_labels(q_y, elbo, label_weights)
     torch.testing.assert_close(batched, expected, rtol=1e-10, atol=1e-10)
+    if n_samples > 1:  # the two weightings differ once the samples of a differ
+        other = "sample-mean" if label_weights == "per-sample" else "per-sample"
+        assert (expected + weigh_labels(q_y, elbo, other)).abs().min() > 1e-6
 
 
 PAPER_MODELS = ("adgm", "adgm-det", "m2")  # a not generated; the others: test_generative_auxiliary
@@ -234,9 +257,12 @@ def test_gradients_reach_every_parameter(name, likelihood):
 
 
 @pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)
-@pytest.mark.parametrize("n_samples, analytic_kl", [(1, True), (3, False)])
+@pytest.mark.parametrize(
+    "n_samples, analytic_kl, label_weights",
+    [(1, True, "per-sample"), (3, False, "per-sample"), (3, False, "sample-mean")],
+)
 def test_objective_is_the_two_bounds_weighed_as_documented(
-    name, likelihood, n_samples, analytic_kl
+    name, likelihood, n_samples, analytic_kl, label_weights
 ):
     """The one-pass objective equals labelled_bound and unlabelled_bound, draw for draw."""
     model, x_l = tiny_model_and_batch(name, likelihood, batch=5, seed=1)
@@ -244,10 +270,10 @@ def test_objective_is_the_two_bounds_weighed_as_documented(
     y = torch.tensor([0, 1, 2, 1, 0])
     options = dict(n_samples=n_samples, analytic_kl=analytic_kl)
     torch.manual_seed(0)
-    terms = objective(model, x_l, y, x_u, alpha=3.5, **options)
+    terms = objective(model, x_l, y, x_u, alpha=3.5, label_weights=label_weights, **options)
     torch.manual_seed(0)
     bound_l, clf = labelled_bound(model, x_l, y, **options)
-    bound_u = unlabelled_bound(model, x_u, **options)
+    bound_u = unlabelled_bound(model, x_u, label_weights=label_weights, **options)
     torch.testing.assert_close(terms.labelled, bound_l.mean(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(terms.classification, clf.mean(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(terms.unlabelled, bound_u.mean(), rtol=1e-12, atol=1e-12)

@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from adgm.config import ModelConfig, TrainConfig
-from adgm.distributed import ObjectiveModule
+from adgm.distributed import ObjectiveModule, ProcessGroup
 from adgm.errors import AdgmError
 from adgm.models import build_model
 from adgm.objectives import objective
+from adgm.optimisation import OptimisationStep
 from tests.conftest import TINY, binary_batch, tiny_model
 from tests.test_objectives import explicit_q_y_logits
 
@@ -63,6 +64,66 @@ def test_weight_prior_adds_half_the_squared_weights_over_n_to_the_loss():
     assert len(linears) > 20  # every MLP and Gaussian layer of the five networks
     torch.testing.assert_close(with_prior.loss - plain.loss, torch.tensor(squared / 1200).double())
     torch.testing.assert_close(with_prior.unlabelled, plain.unlabelled)
+
+
+@pytest.mark.parametrize("name", ["m2", "adgm-det"])
+def test_the_two_label_weights_agree_when_the_classifier_does_not_read_a_sample(name):
+    """q(y|x) is the same for every sample, so its mean over the samples is itself."""
+    model = tiny_model(name)
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    terms = {}
+    for label_weights in ("per-sample", "sample-mean"):
+        torch.manual_seed(1)
+        terms[label_weights] = objective(
+            model, x_l, y, x_u, alpha=2.0, n_samples=3, label_weights=label_weights
+        )
+    torch.testing.assert_close(
+        terms["per-sample"].loss, terms["sample-mean"].loss, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_the_sample_mean_label_weights_reach_the_training_step():
+    """A TrainConfig's label_weights is the loss OptimisationStep minimises."""
+    model = tiny_model("sdgm")
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    train = TrainConfig(mc_samples=3, label_weights="sample-mean")
+    step = OptimisationStep(
+        model,
+        train,
+        alpha=2.0,
+        n_unlabelled=600,
+        group=ProcessGroup(),
+        device=torch.device("cpu"),
+    )
+    torch.manual_seed(4)
+    loss = step.loss_module(x_l, y, x_u).loss
+    losses = {}
+    for label_weights in ("per-sample", "sample-mean"):
+        torch.manual_seed(4)
+        losses[label_weights] = objective(
+            model, x_l, y, x_u, alpha=2.0, n_samples=3, label_weights=label_weights
+        ).loss
+    torch.testing.assert_close(loss, losses["sample-mean"], rtol=1e-12, atol=1e-12)
+    assert abs(float((losses["sample-mean"] - losses["per-sample"]).detach())) > 1e-6
+
+
+def test_weight_prior_leaves_out_the_weights_of_a_frozen_q_a():
+    """The authors' paper-era code puts the prior on the weights it trains only."""
+    model = tiny_model("adgm")
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    for param in model.auxiliary_encoder_parameters():
+        param.requires_grad_(False)
+    options = dict(alpha=2.0, n_samples=1, analytic_kl=True)
+    torch.manual_seed(1)
+    plain = ObjectiveModule(model, **options)(x_l, y, x_u)
+    torch.manual_seed(1)
+    with_prior = ObjectiveModule(model, weight_prior_scale=1 / 600, **options)(x_l, y, x_u)
+    frozen = {id(p) for p in model.auxiliary_encoder_parameters()}
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    trained = [m.weight for m in linears if id(m.weight) not in frozen]
+    assert 0 < len(trained) < len(linears)
+    squared = sum(float((w.detach() ** 2).sum()) for w in trained)
+    torch.testing.assert_close(with_prior.loss - plain.loss, torch.tensor(squared / 1200).double())
 
 
 def test_small_gaussian_init_starts_every_gaussian_near_a_standard_normal():

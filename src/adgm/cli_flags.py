@@ -15,6 +15,7 @@ from typing import Any
 from adgm.config import (
     CLASSIFICATION_TERMS,
     GAUSSIAN_INITS,
+    LABEL_WEIGHTS,
     LIKELIHOODS,
     MODEL_NAMES,
     PRECISIONS,
@@ -63,8 +64,11 @@ HELP = {
     "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
     "precision": "fp32, or bf16: training steps under autocast, matrix products in bfloat16 "
     "(densities, sums, parameters and gradients in fp32); evaluation stays fp32",
-    "weight_prior": "add a N(0, I) prior on the weight matrices, divided by the number of "
-    "unlabelled points, to the loss (the authors' ICML 2016 code)",
+    "weight_prior": "add a N(0, I) prior on the weight matrices trained, divided by the number "
+    "of unlabelled points, to the loss (the authors' code)",
+    "label_weights": "weights of the labels in U's sum over y: per-sample: q(y|a_i,x) for each "
+    "sample a_i (eq. 11); sample-mean: (1/S) sum_i q(y|a_i,x) (the authors' code); equal for "
+    "1 MC sample",
     "classification_term": "log-mean: -log (1/S) sum_i q(y|a_i,x) (eq. 9); mean-log: "
     "-(1/S) sum_i log q(y|a_i,x) (the authors' code); equal for 1 MC sample",
     "lr": "Adam learning rate",
@@ -98,6 +102,7 @@ CHOICES = {
     "name": MODEL_NAMES,
     "likelihood": LIKELIHOODS,
     "classification_term": CLASSIFICATION_TERMS,
+    "label_weights": LABEL_WEIGHTS,
     "gaussian_init": GAUSSIAN_INITS,
     "unlabelled_order": UNLABELLED_ORDERS,
     "test_inputs": TEST_INPUTS,
@@ -115,9 +120,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="start from the paper's settings (paper), the authors' paper-era code and log "
         "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
-        "mean-log classification term, grey test inputs, --hidden 500 500 500) or their "
-        "ICML 2016 code (authors-2016: --alpha 60, mean-log, --no-analytic-kl, "
-        "--weight-prior, --gaussian-init small, fixed unlabelled order, grey test inputs); "
+        "mean-log classification term, sample-mean label weights, --weight-prior, grey test "
+        "inputs, --hidden 500 500 500) or their ICML 2016 code (authors-2016: --alpha 60, "
+        "mean-log, sample-mean label weights, --no-analytic-kl, --weight-prior, "
+        "--gaussian-init small, fixed unlabelled order, grey test inputs); "
         "flags given beside it override it (default: paper)",
     )
     for section, cls in SECTIONS.items():

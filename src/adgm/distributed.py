@@ -72,7 +72,7 @@ class ObjectiveModule(nn.Module):
 
     forward(x_l (B_l, D), y_l (B_l,), x_u (B_u, D)) -> Objective (see adgm.objectives); with
     weight_prior_scale s > 0 the loss also has s/2 sum_W ||W||^2 (a N(0, I) prior on the weight
-    matrices, s = 1/N as the authors' ICML 2016 code).
+    matrices trained, s = 1/N as the authors' code).
     """
 
     def __init__(
@@ -83,12 +83,14 @@ class ObjectiveModule(nn.Module):
         n_samples: int,
         analytic_kl: bool,
         classification_term: str = "log-mean",
+        label_weights: str = "per-sample",
         weight_prior_scale: float = 0.0,
     ):
         super().__init__()
         self.model = model
         self.alpha, self.n_samples, self.analytic_kl = alpha, n_samples, analytic_kl
         self.classification_term = classification_term
+        self.label_weights = label_weights
         self.weight_prior_scale = weight_prior_scale  # 1 / N with the weight prior, else 0
 
     def forward(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
@@ -101,6 +103,7 @@ class ObjectiveModule(nn.Module):
             n_samples=self.n_samples,
             analytic_kl=self.analytic_kl,
             classification_term=self.classification_term,
+            label_weights=self.label_weights,
         )
         if not self.weight_prior_scale:
             return terms

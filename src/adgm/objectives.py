@@ -9,7 +9,8 @@ Notation: B points, K classes, S Monte Carlo samples, a the auxiliary variable.
 
 Expectations over a and z use S reparameterised samples; the expectation over y in U is exact
 (eq. 11): for each sample a_i, U sums over all K labels, weighting label y by q(y|a_i, x) and using
-the same a_i for every label and one z_{y,i} ~ q(z|y,x) per label.
+the same a_i for every label and one z_{y,i} ~ q(z|y,x) per label. The authors' code weights
+label y by (1/S) sum_i q(y|a_i, x) instead (``label_weights="sample-mean"``; the same for S = 1).
 
 With ``analytic_kl`` the terms log p(z) - log q(z|y,x) and log p(a) - log q(a|x) are replaced by
 their expectations, -KL[q || N(0, I)], in closed form (lower variance; the authors' released code
@@ -141,18 +142,42 @@ def expectation_over_labels(log_qy: torch.Tensor, elbo: torch.Tensor) -> torch.T
     return (log_qy.exp() * (elbo - log_qy)).sum(-1).mean(0)
 
 
+def expectation_over_mean_labels(log_qy: torch.Tensor, elbo: torch.Tensor) -> torch.Tensor:
+    """E_qbar(y|x)[(1/S) sum_i elbo(a_i, y) - log qbar(y|x)], qbar = (1/S) sum_i q(y|a_i,x).
+
+    The authors' code (paper-era and ICML 2016) weights every label by the classifier averaged
+    over the samples, one weight per point and label, where eq. 11 weights each sample by its
+    own q(y|a_i,x). It is the bound of a q in which y and a are independent given x, with
+    q(y|x) the S-sample estimate of E_q(a|x)[q(y|a,x)]. Equal to eq. 11 for S = 1 and for a
+    classifier that does not read a (log_qy with one sample row).
+
+    log_qy (S|1, B, K), elbo (S, B, K) -> (B,).
+    """
+    log_q_mean = torch.logsumexp(log_qy, 0) - math.log(log_qy.shape[0])  # (B, K)
+    return (log_q_mean.exp() * (elbo.mean(0) - log_q_mean)).sum(-1)
+
+
+LABEL_WEIGHTS = {"per-sample": expectation_over_labels, "sample-mean": expectation_over_mean_labels}
+
+
 def unlabelled_bound(
     model: GenerativeClassifier,
     x: torch.Tensor,
     *,
     n_samples: int = 1,
     analytic_kl: bool = True,
+    label_weights: str = "per-sample",
 ) -> torch.Tensor:
-    """U(x) (eq. 8), with y summed out exactly as in eq. 11; x (B, D) -> (B,)."""
+    """U(x) (eq. 8), with y summed out exactly as in eq. 11; x (B, D) -> (B,).
+
+    label_weights: "per-sample" (eq. 11) or "sample-mean" (the authors' code; see
+    ``expectation_over_mean_labels``).
+    """
+    expectation = LABEL_WEIGHTS[label_weights]
     if model.generative_auxiliary:
         no_labels = torch.zeros(0, dtype=torch.long, device=x.device)
         elbos = pair_elbos(model, x, no_labels, n_samples=n_samples, analytic_kl=analytic_kl)
-        return -expectation_over_labels(elbos.log_qy, elbos.unlabelled)
+        return -expectation(elbos.log_qy, elbos.unlabelled)
     aux = model.sample_auxiliary(x, n_samples)
     a_term = auxiliary_log_ratio(aux, x, analytic=analytic_kl)  # (S|1, B)
     log_qy = log_softmax(model.q_y_logits(x, aux))  # (S|1, B, K)
@@ -161,7 +186,7 @@ def unlabelled_bound(
     z_term = prior_log_ratio(z, mu_z, logvar_z, analytic=analytic_kl)  # (S|1, B, K)
     log_px = model.log_px(x.unsqueeze(1), z)  # (S, B, K)
     elbo = log_px + log_uniform_categorical(model.n_classes) + z_term + a_term.unsqueeze(-1)
-    return -expectation_over_labels(log_qy, elbo)
+    return -expectation(log_qy, elbo)
 
 
 def objective(
@@ -174,11 +199,14 @@ def objective(
     n_samples: int = 1,
     analytic_kl: bool = True,
     classification_term: str = "log-mean",
+    label_weights: str = "per-sample",
 ) -> Objective:
     """One step's loss: mean_l L + alpha * mean_l clf + mean_u U (see the module docstring).
 
     classification_term: "log-mean", clf = -log (1/S) sum_i q(y|a_i,x) (eq. 9), or "mean-log",
     clf = -(1/S) sum_i log q(y|a_i,x) (the authors' code); the same for S = 1.
+    label_weights: U weights label y by q(y|a_i,x) per sample ("per-sample", eq. 11) or by
+    their mean over the samples ("sample-mean", the authors' code); the same for S = 1.
 
     The same numbers as ``labelled_bound`` on the labelled half and ``unlabelled_bound`` on the
     other, for the same random numbers, computed in one pass per network: the B = B_l + B_u
@@ -195,7 +223,7 @@ def objective(
     return _weighed(
         -elbos.labelled.mean(),
         -log_q_true(elbos.log_qy[:, :n_labelled], y_labelled).mean(),
-        -expectation_over_labels(elbos.log_qy[:, n_labelled:], elbos.unlabelled).mean(),
+        -LABEL_WEIGHTS[label_weights](elbos.log_qy[:, n_labelled:], elbos.unlabelled).mean(),
         alpha,
     )
 
@@ -247,10 +275,14 @@ def batch_elbos(
 def weight_prior_penalty(model: torch.nn.Module) -> torch.Tensor:
     """-log N(W | 0, I) of every weight matrix, without its constant: 1/2 sum_W ||W||^2.
 
-    The authors' ICML 2016 code adds log N(W | 0, I) / N to the batch's mean bound (biases and
-    the Gaussian likelihood's variances have no prior).
+    The authors' code (paper-era and ICML 2016) adds log N(W | 0, I) / N to the batch's mean
+    bound, over the weights it trains (biases and the Gaussian likelihood's variances have no
+    prior; neither have the weights of a frozen q(a|x), requires_grad False, as in their
+    paper-era code).
     """
-    weights = [p for name, p in model.named_parameters() if name.endswith(".weight")]
+    weights = [
+        p for name, p in model.named_parameters() if name.endswith(".weight") and p.requires_grad
+    ]
     return 0.5 * torch.stack([w.pow(2).sum() for w in weights]).sum()
 
 

@@ -81,6 +81,7 @@ class OptimisationStep:
             n_samples=train.mc_samples,
             analytic_kl=train.analytic_kl,
             classification_term=train.classification_term,
+            label_weights=train.label_weights,
             weight_prior_scale=1.0 / n_unlabelled if train.weight_prior else 0.0,
         )
         self.loss_module = data_parallel(loss, group, device)

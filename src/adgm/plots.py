@@ -59,6 +59,7 @@ def run_label(config: RunConfig) -> str:
             data.unlabelled_order != paper.data.unlabelled_order,
         ),
         ("mean-log", train.classification_term != paper.train.classification_term),
+        ("sample-mean label weights", train.label_weights != paper.train.label_weights),
         ("Monte Carlo KL", train.analytic_kl != paper.train.analytic_kl),
         ("weight prior", train.weight_prior != paper.train.weight_prior),
         (

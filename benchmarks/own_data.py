@@ -117,7 +117,7 @@ def run(args) -> None:
     for dataset in args.datasets:
         x, y, x_test, y_test = load(dataset, args.train_size, args.test_size)
         for per_class in args.labels_per_class:
-            for draw in range(args.draws):
+            for draw in range(args.first_draw, args.first_draw + args.draws):
                 partial = hide_labels(y, per_class, draw)
                 for name in args.methods:
                     fit = method(name, dataset in TABULAR, seed=draw, precision=args.precision)
@@ -191,6 +191,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:5]))
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--draws", type=int, default=3, help="label draws (and model seeds)")
+    parser.add_argument(
+        "--first-draw", type=int, default=0, help="number of the first draw (later draws follow)"
+    )
     parser.add_argument("--train-size", type=int, default=10_000, help="MNIST-format sets")
     parser.add_argument("--test-size", type=int, default=2_000, help="MNIST-format sets")
     parser.add_argument(

@@ -3,9 +3,10 @@
 adgm clips as the authors' code does: the total norm of the gradient to c_n (5), then each
 element to [-c_v, c_v] (1). For each run folder (its latest checkpoint, or with --init the
 freshly initialised model of the same settings), on --steps training batches drawn as training
-draws them (seeded), the script prints the median, least and largest total norm, the share of
-steps whose norm exceeds c_n (where the constraint rescales the step) and the share of gradient
-elements still beyond c_v after it (where the element-wise clip acts too).
+draws them (batches and Monte Carlo draws seeded by --seed), the script prints the median,
+least and largest total norm, the share of steps whose norm exceeds c_n (where the constraint
+rescales the step) and the share of gradient elements still beyond c_v after it (where the
+element-wise clip acts too).
 
 Once the norm constraint acts at every step, the step Adam sees is g c_n / |g| whatever the
 scale of the loss: a loss multiplied by a constant (the authors' paper-era code averages its
@@ -51,6 +52,7 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         max_steps=steps,
     )
     norms, beyond = [], []
+    torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.precision == "bf16"):

@@ -307,3 +307,29 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path):
         stderr = process.stderr.read()
     assert process.wait(timeout=120) == 141, stderr
     assert stderr == ""
+
+
+def test_a_run_reports_the_error_on_its_last_training_images(mnist_dir, tmp_path, capsys):
+    """--eval-train-points N: the error on the last N training images (still trained on), as
+    the authors' log reports it for MNIST's validation split; M2 predicts without drawing a, so
+    the figure can be recomputed exactly from the checkpoint."""
+    import numpy as np
+    import torch
+
+    from adgm.data import binarise_fixed, load_mnist
+    from adgm.train import load_trained_model
+
+    out = tmp_path / "m2"
+    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *flags, "--eval-train-points", "300", "--out", str(out)]) == 0
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "training-image error" in capsys.readouterr().out
+
+    _, model, _ = load_trained_model(out)
+    train, _ = load_mnist(str(mnist_dir), download=False)
+    images, labels = train.images[5700:6000], train.labels[5700:6000]  # --subset 6000
+    with torch.no_grad():
+        probs = model.predict_proba(torch.from_numpy(binarise_fixed(images)), 1)
+    expected = float(np.mean(probs.argmax(-1).numpy() != labels))
+    assert row["train_error"] == pytest.approx(expected, abs=1e-6)  # one image is 3e-3
+    assert 0.0 < row["train_error"] < 1.0

@@ -309,3 +309,39 @@ def test_class_sorted_order_of_own_data_is_refused_with_the_reason(tmp_path):
         load_data(DataConfig(dataset=str(path), unlabelled_order="fixed"))
     with pytest.raises(AdgmError, match="unknown unlabelled_order 'random'"):
         DataConfig(unlabelled_order="random").validate()
+
+
+@pytest.mark.parametrize("kind", ["binary", "grey"])
+def test_training_images_to_evaluate_are_the_last_ones_still_trained_on(kind):
+    """eval_train_points: the last N images of the training set, prepared as the test images
+    are, with their classes; they stay in the unlabelled set."""
+    train, test = grey_dataset(60, 3), grey_dataset(10, 4)
+    config = DataConfig(
+        n_labels=6, labelled_batch=6, unlabelled_batch=10, eval_train_points=15, test_inputs=kind
+    )
+    data = split_semi_supervised(train, test, config, n_classes=3)
+    expected = train.images[45:] if kind == "grey" else binarise_fixed(train.images[45:])
+    np.testing.assert_array_equal(data.x_train_eval.numpy(), expected)
+    np.testing.assert_array_equal(data.y_train_eval.numpy(), train.labels[45:])
+    assert len(data.x_unlabelled) == 60  # still trained on
+    plain = DataConfig(n_labels=6, labelled_batch=6, unlabelled_batch=10)
+    assert split_semi_supervised(train, test, plain, n_classes=3).x_train_eval is None
+    with pytest.raises(AdgmError, match="eval_train_points=61 exceeds the 60 training images"):
+        split_semi_supervised(
+            train,
+            test,
+            DataConfig(n_labels=6, labelled_batch=6, unlabelled_batch=10, eval_train_points=61),
+            n_classes=3,
+        )
+
+
+def test_training_images_to_evaluate_are_refused_for_own_data(tmp_path):
+    path = tmp_path / "own.npz"
+    x = np.random.default_rng(0).random((30, 4), dtype=np.float32)
+    np.savez(path, X=x, y=np.array([0, 1, 2] + [-1] * 27))
+    from adgm.data import load_data
+
+    with pytest.raises(AdgmError, match="eval_train_points needs the class of every"):
+        load_data(DataConfig(dataset=str(path), eval_train_points=5))
+    with pytest.raises(AdgmError, match="must be >= 0"):
+        DataConfig(eval_train_points=-1).validate()

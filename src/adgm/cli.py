@@ -263,6 +263,7 @@ SPLIT_FLAGS = (
     "label_seed",
     "n_validation",
     "unlabelled_order",
+    "eval_train_points",
 )
 
 

@@ -40,6 +40,9 @@ HELP = {
     "labelled_batch": "labelled images per batch (first half of the batch)",
     "unlabelled_batch": "unlabelled images per batch (second half)",
     "n_validation": "training images held out as a validation set",
+    "eval_train_points": "also report the error on the last N training images, which stay in "
+    "the unlabelled set (mnist and fashion-mnist; the authors' paper-era log reports it for the "
+    "10,000 of MNIST's validation split, merged into training, as valid[err])",
     "subset": "use only the first N training images (smoke tests)",
     "test_subset": "use only the first N test images (smoke tests)",
     "unlabelled_order": "shuffled every epoch; class-sorted: the unlabelled images stacked "

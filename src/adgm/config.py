@@ -47,6 +47,7 @@ class DataConfig:
     test_subset: int | None = None  # use only the first `test_subset` test images
     unlabelled_order: str = "shuffled"  # "class-sorted": the authors' paper-era code's order
     test_inputs: str = "binary"  # Bernoulli data: test images binarised once, or "grey" levels
+    eval_train_points: int = 0  # also the error on the last N training images (still trained on)
 
     def validate(self) -> None:
         _positive("n_labels", self.n_labels)
@@ -54,6 +55,8 @@ class DataConfig:
         _positive("unlabelled_batch", self.unlabelled_batch)
         if self.n_validation < 0:
             raise AdgmError(f"n_validation must be >= 0, got {self.n_validation}")
+        if self.eval_train_points < 0:
+            raise AdgmError(f"eval_train_points must be >= 0, got {self.eval_train_points}")
         _one_of("unlabelled_order", self.unlabelled_order, UNLABELLED_ORDERS)
         _one_of("test_inputs", self.test_inputs, TEST_INPUTS)
         for name in ("subset", "test_subset"):

@@ -40,8 +40,9 @@ def error_rate(
 def evaluate_held_out(
     model: GenerativeClassifier, data: SemiSupervisedData, *, n_samples: int, iw_samples: int = 0
 ) -> dict[str, float]:
-    """What a run reports after an epoch: ``test_error`` and ``valid_error`` (where the data
-    have those sets) with n_samples draws of a; with iw_samples > 0 also
+    """What a run reports after an epoch: ``test_error``, ``valid_error`` and ``train_error``
+    (the error on training images, ``SemiSupervisedData.x_train_eval``; where the data have
+    those sets) with n_samples draws of a; with iw_samples > 0 also
     ``test_log_likelihood``, the mean over the test images of the importance-weighted bound on
     log p(x) (adgm.likelihood); and ``eval_seconds``, the time all this took."""
     start = time.perf_counter()
@@ -50,6 +51,10 @@ def evaluate_held_out(
         result["test_error"] = error_rate(model, data.x_test, data.y_test, n_samples=n_samples)
     if data.x_valid is not None:
         result["valid_error"] = error_rate(model, data.x_valid, data.y_valid, n_samples=n_samples)
+    if data.x_train_eval is not None:
+        result["train_error"] = error_rate(
+            model, data.x_train_eval, data.y_train_eval, n_samples=n_samples
+        )
     if iw_samples and data.x_test is not None:
         bound = log_likelihood(model, data.x_test, n_samples=iw_samples)  # (N,)
         result["test_log_likelihood"] = bound.mean().item()

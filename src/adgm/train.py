@@ -294,6 +294,8 @@ def format_row(row: dict[str, float], epochs: int) -> str:
         text += f"  test log p(x) {row['test_log_likelihood']:.2f}"
     if "valid_error" in row:
         text += f"  valid error {100 * row['valid_error']:.2f}%"
+    if "train_error" in row:
+        text += f"  training-image error {100 * row['train_error']:.2f}%"
     return text
 
 

@@ -35,6 +35,9 @@ class SemiSupervisedData:
     y_unlabelled (N_u,): the true classes of the unlabelled rows, in their stored order, where
     the data set has them (MNIST and Fashion-MNIST; None for own data). Training never reads
     them; they say which classes an unshuffled epoch visits when (benchmarks/epoch_phase.py).
+    x_train_eval (N_e, D), y_train_eval (N_e,): the last ``DataConfig.eval_train_points``
+    training images, prepared as the test images, and their classes: the error on images the
+    run trains on (unlabelled), beside the test error; None when not asked for.
     """
 
     x_labelled: torch.Tensor
@@ -51,6 +54,8 @@ class SemiSupervisedData:
     shuffle: bool = True
     binarise: bool = True
     y_unlabelled: torch.Tensor | None = None
+    x_train_eval: torch.Tensor | None = None
+    y_train_eval: torch.Tensor | None = None
 
     @property
     def x_dim(self) -> int:
@@ -97,6 +102,11 @@ def split_semi_supervised(
         raise AdgmError(
             f"unlabelled_batch={config.unlabelled_batch} exceeds the {len(train)} training images"
         )
+    if config.eval_train_points > len(train):
+        raise AdgmError(
+            f"eval_train_points={config.eval_train_points} exceeds the {len(train)} training images"
+        )
+    train_eval = slice(len(train) - config.eval_train_points, None)
 
     def tensor(array: np.ndarray) -> torch.Tensor:
         return _to_tensor(array, device)
@@ -112,6 +122,12 @@ def split_semi_supervised(
         y_valid=None if valid is None else tensor(valid.labels),
         n_classes=n_classes,
         shuffle=config.unlabelled_order == "shuffled",
+        x_train_eval=(
+            tensor(test_inputs(train.images[train_eval], config.test_inputs))
+            if config.eval_train_points
+            else None
+        ),
+        y_train_eval=tensor(train.labels[train_eval]) if config.eval_train_points else None,
     )
 
 
@@ -192,6 +208,11 @@ def load_data(
         raise AdgmError(
             f"unlabelled_order={config.unlabelled_order!r} is the authors' MNIST order; it works "
             "with mnist and fashion-mnist only"
+        )
+    if config.eval_train_points:
+        raise AdgmError(
+            "eval_train_points needs the class of every training image; it works with mnist "
+            "and fashion-mnist only"
         )
     own = read_own_data(
         config.dataset, test_path=config.test_data, label_column=config.label_column

@@ -1,11 +1,13 @@
-"""benchmarks/gradient_norms.py against the norms of the training step's own loss."""
+"""benchmarks/gradient_norms.py and training_error.py against independent computations."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
 from pathlib import Path
 
+import pytest
 import torch
 
 from adgm.cli import main
@@ -16,11 +18,18 @@ from adgm.optimisation import OptimisationStep
 from adgm.train import load_trained_model
 from tests.test_cli import SMALL
 
-SPEC = importlib.util.spec_from_file_location(
-    "gradient_norms", Path(__file__).resolve().parents[1] / "benchmarks" / "gradient_norms.py"
-)
-gradient_norms = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(gradient_norms)
+
+def benchmark(name: str):
+    """A script of benchmarks/ as a module."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gradient_norms = benchmark("gradient_norms")
+training_error = benchmark("training_error")
 
 
 def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
@@ -59,3 +68,29 @@ def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
     assert figures["least"] <= figures["median"] <= figures["largest"]
     assert figures["constrained"] == sum(n > 5.0 for n in norms) / 3
     assert 0.0 <= figures["beyond"] < 1.0
+
+
+def test_the_training_image_error_is_that_of_the_drawn_training_images(mnist_dir, tmp_path):
+    """M2 predicts without drawing a: the figures can be recomputed exactly."""
+    import numpy as np
+
+    from adgm.data import binarise_fixed
+
+    out = tmp_path / "m2"
+    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *flags, "--out", str(out)]) == 0
+    figures = training_error.training_error(str(out), points=200, samples=1, seed=4)
+
+    config, model, _ = load_trained_model(out)
+    data = load_data(config.data)
+    rows = np.random.default_rng(4).permutation(len(data.x_unlabelled))[:200]
+    x = torch.from_numpy(binarise_fixed(data.x_unlabelled[rows].numpy()))
+    with torch.no_grad():
+        wrong = model.predict_proba(x, 1).argmax(-1) != data.y_unlabelled[rows]
+    assert figures["train"] == pytest.approx(100 * float(wrong.double().mean()), abs=1e-4)
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert figures["test"] == pytest.approx(100 * last["test_error"], abs=1e-4)
+    x_labelled = torch.from_numpy(binarise_fixed(data.x_labelled.numpy()))
+    with torch.no_grad():
+        wrong = model.predict_proba(x_labelled, 1).argmax(-1) != data.y_labelled
+    assert figures["labelled"] == pytest.approx(100 * float(wrong.double().mean()), abs=1e-4)

@@ -508,3 +508,35 @@ def test_curve_agreement_script_compares_a_run_with_the_band_of_several_seeds(tm
         [sys.executable, str(script), folders[0], folders[3]], capture_output=True, text=True
     )
     assert alone.returncode == 0 and "spread" in alone.stdout and "band" not in alone.stdout
+
+
+def test_a_run_with_its_training_image_error_draws_it_dotted_beside_the_log_s_own():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from adgm.plots import draw_curves
+    from adgm.reference import AUTHORS_LOG_TRAINING_IMAGE_ERROR
+
+    measured = [
+        {"epoch": 10, "test_error": 0.20, "train_error": 0.19},
+        {"epoch": 20, "test_error": 0.15, "train_error": 0.12},
+    ]
+    plain = [{"epoch": 10, "test_error": 0.30}, {"epoch": 20, "test_error": 0.25}]
+    fig, ax = plt.subplots()
+    draw_curves(ax, [("ADGM 10 MC", [measured]), ("M2 1 MC", [plain])], reference=True)
+    log_test, log_own, run, own, other = ax.get_lines()
+    np.testing.assert_allclose(own.get_xdata(), [10, 20])
+    np.testing.assert_allclose(own.get_ydata(), [19, 12])
+    assert own.get_linestyle() == ":" and own.get_color() == run.get_color()
+    np.testing.assert_allclose(
+        log_own.get_ydata(), [AUTHORS_LOG_TRAINING_IMAGE_ERROR[e] for e in (10, 20)]
+    )
+    assert "training images" in log_own.get_label() and other.get_label() == "M2 1 MC"
+    plt.close(fig)
+    fig, ax = plt.subplots()  # no run measured it: neither line
+    draw_curves(ax, [("M2 1 MC", [plain])], reference=True)
+    assert len(ax.get_lines()) == 2
+    plt.close(fig)

@@ -20,7 +20,11 @@ from adgm.checkpoint import atomic_write
 from adgm.config import MODEL_TITLES, RunConfig
 from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
-from adgm.reference import AUTHORS_LOG_LABEL, AUTHORS_LOG_TEST_ERROR
+from adgm.reference import (
+    AUTHORS_LOG_LABEL,
+    AUTHORS_LOG_TEST_ERROR,
+    AUTHORS_LOG_TRAINING_IMAGE_ERROR,
+)
 
 
 def _pyplot():
@@ -82,6 +86,11 @@ def errors_by_epoch(rows: list[dict]) -> dict[int, float]:
     return {r["epoch"]: 100 * r["test_error"] for r in rows if "test_error" in r}
 
 
+def training_image_errors(rows: list[dict]) -> dict[int, float]:
+    """epoch -> error (%) on the run's own training images (``--eval-train-points``)."""
+    return {r["epoch"]: 100 * r["train_error"] for r in rows if "train_error" in r}
+
+
 def seed_band(
     tested: Sequence[dict[int, float]],
 ) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -111,8 +120,10 @@ def plot_curves(
     A curve of one run is its test errors; a curve of several runs (seeds of one setting) is
     their mean over the epochs all of them evaluated, with the range from the lowest to the
     highest shaded, and beyond the last of those epochs each run that went on, alone, as a thin
-    line of the same colour. reference: also the authors' training log (adgm.reference) as a dashed
-    black line, up to the last epoch of the runs.
+    line of the same colour. A curve of one run that measured the error on its own training
+    images (``--eval-train-points``) has those too, dotted, in its colour. reference: also the
+    authors' training log (adgm.reference) as a dashed black line, up to the last epoch of the
+    runs, and, where a run has the training-image error, the log's own (one sample of a), dotted.
     """
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     draw_curves(ax, curves, reference=reference)
@@ -131,6 +142,11 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
         points = sorted((e, v) for e, v in AUTHORS_LOG_TEST_ERROR.items() if e <= max(last, 10))
         epochs, errors = zip(*points)
         ax.plot(epochs, errors, "k--", marker=".", label=AUTHORS_LOG_LABEL)
+        if any(training_image_errors(rows) for _, runs in curves for rows in runs):
+            log = AUTHORS_LOG_TRAINING_IMAGE_ERROR
+            epochs, errors = zip(*sorted((e, v) for e, v in log.items() if e <= max(last, 10)))
+            label = f"{AUTHORS_LOG_LABEL}: its training images (1 sample of a)"
+            ax.plot(epochs, errors, "k:", marker=".", label=label)
     for label, runs in curves:
         tested = [errors_by_epoch(rows) for rows in runs]
         epochs, mean, low, high = seed_band(tested)
@@ -142,6 +158,10 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
             label = f"{label} ({len(runs)} seeds: mean, range shaded)"
         label = textwrap.fill(label, LEGEND_WIDTH)  # a long setting takes several lines
         (line,) = ax.plot(epochs, mean, label=label, marker="." if len(epochs) < 30 else None)
+        own = training_image_errors(runs[0]) if len(runs) == 1 else {}
+        if own:  # the error on the run's own training images, dotted in its colour
+            own_label = "the same, on its own training images"
+            ax.plot(*zip(*sorted(own.items())), ":", color=line.get_color(), label=own_label)
         if len(runs) > 1:
             ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
             for later in _beyond(tested, epochs[-1]):  # runs that went on: alone, thin

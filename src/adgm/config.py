@@ -114,7 +114,8 @@ class TrainConfig:
     alpha: float | None = None  # classification weight; None: 0.01 * N (N = unlabelled images)
     analytic_kl: bool = True  # closed-form Gaussian KL terms (the released code) or MC (eq. 7)
     classification_term: str = "log-mean"  # eq. 9, -log mean_i q; "mean-log": the authors' code
-    label_weights: str = "per-sample"  # U's q(y|a_i,x) per sample (eq. 11); "sample-mean": code
+    label_weights: str = "per-sample"  # U weighs y by q(y|a_i,x) (eq. 11); "sample-mean": by
+    # (1/S) sum_i q(y|a_i,x), as the authors' code
     weight_prior: bool = False  # N(0, I) prior on the weight matrices, / N (the authors' code)
     precision: str = "fp32"  # "bf16": training steps under autocast (matrix products in bf16)
     lr: float = 3e-4

@@ -231,7 +231,6 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
     assert changed == {
         ("data", "unlabelled_order"): "class-sorted",
         ("data", "test_inputs"): "grey",
-        ("model", "hidden"): (500, 500, 500),
         ("train", "alpha"): 1200.0,
         ("train", "classification_term"): "mean-log",
         ("train", "label_weights"): "sample-mean",
@@ -255,9 +254,9 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
         ("train", "analytic_kl"): False,
         ("train", "weight_prior"): True,
     }
-    mixed = config("--preset", "authors-2015", "--hidden", "500", "500", "--train-auxiliary")
-    assert mixed.model.hidden == (500, 500) and mixed.train.train_auxiliary
-    assert mixed.data.unlabelled_order == "class-sorted" and mixed.train.alpha == 1200.0
+    mixed = config("--preset", "authors-2015", "--alpha", "600", "--train-auxiliary")
+    assert mixed.train.alpha == 600.0 and mixed.train.train_auxiliary
+    assert mixed.data.unlabelled_order == "class-sorted" and mixed.train.weight_prior
 
 
 def test_a_run_from_the_authors_preset_trains_and_resume_refuses_a_preset(

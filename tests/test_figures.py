@@ -208,7 +208,7 @@ def test_run_labels_name_each_setting_that_departs_from_the_paper():
     assert run_label(sdgm) == "SDGM 10 MC, bf16, seed 1"
     assert run_label(preset_config("authors-2015")) == (
         "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, sample-mean label weights, "
-        "weight prior, alpha 1200, grey test images, hidden 500x500x500"
+        "weight prior, alpha 1200, grey test images"
     )
     later = preset_config("authors-2016")  # on the SDGM its Gaussian init is the default one
     assert run_label(replace(later, model=replace(later.model, name="sdgm"))) == (
@@ -329,9 +329,7 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
         f"| ADGM 1 MC | {at_100} | {at_200} | 1.50% (1 of 3 runs) | {last} | 2.25% (± 0.08) |"
     )
     assert table[3] == "| ADGM 1 MC, bf16 | 7.00% | - | - | 7.00% (100) | 2.25% (± 0.08) |"
-    assert table[4] == (
-        "| authors' log, ADGM 10 MC (three hidden layers) | 5.44% | 1.59% | 1.60% | - | - |"
-    )
+    assert table[4] == ("| authors' log, ADGM 10 MC | 5.44% | 1.59% | 1.60% | - | - |")
     # Seeds that all stopped at one epoch: their last evaluations are averaged.
     level = [(seeded(s), rows({100: v, 150: v / 2})) for s, v in enumerate([4.0, 6.0])]
     both = table1_from_runs(level, [100]).splitlines()[2]

@@ -124,7 +124,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         help="start from the paper's settings (paper), the authors' paper-era code and log "
         "(authors-2015: q(a|x) frozen, class-sorted unlabelled order, --alpha 1200, "
         "mean-log classification term, sample-mean label weights, --weight-prior, grey test "
-        "inputs, --hidden 500 500 500) or their ICML 2016 code (authors-2016: --alpha 60, "
+        "inputs) or their ICML 2016 code (authors-2016: --alpha 60, "
         "mean-log, sample-mean label weights, --no-analytic-kl, --weight-prior, "
         "--gaussian-init small, fixed unlabelled order, grey test inputs); "
         "flags given beside it override it (default: paper)",

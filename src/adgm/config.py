@@ -219,8 +219,11 @@ class RunConfig:
 # 1200 as the classification weight per point, the mean of log q(y|a_i,x) over samples, the
 # labels of U weighted by q(y|a_i,x) averaged over the samples, a N(0, I) prior on the weights
 # trained (log N(W|0,I) / 120,000 on a bound averaged over batches of 200 rows: 1 / 60,000 on
-# adgm's loss), grey-level test images and three hidden layers of 500 units. Monte Carlo
-# samples are left to --mc-samples (their log is a 10 MC run). "authors-2016" is every choice
+# adgm's loss) and grey-level test images; its networks have the paper's two hidden layers of
+# 500 units (the log's listing, e.g. "q(a|x): 784, 500, 500, 500, 100", gives the input width of
+# each weight matrix, the mean's and the log-variance's layers both reading 500 units; until
+# 2026-11-28 this preset read it as three hidden layers). Monte Carlo samples are left to
+# --mc-samples (their log is a 10 MC run). "authors-2016" is every choice
 # of their later code (models/sdgmssl.py, run_mnist.py: the ICML 2016 version, which trains the
 # SDGM) that differs from the paper: alpha 60 per labelled point, the mean of log q(y|a_i,x), the
 # labels of U weighted by the mean of q(y|a_i,x), Monte Carlo log densities, a N(0, I) prior on
@@ -233,7 +236,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "authors-2015": {
         "data": {"unlabelled_order": "class-sorted", "test_inputs": "grey"},
-        "model": {"hidden": (500, 500, 500)},
         "train": {
             "alpha": 1200.0,
             "classification_term": "mean-log",

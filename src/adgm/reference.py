@@ -3,7 +3,9 @@
 Source: ``output/id_20151209002003_ADGMSSL_784_[500, 500, 500, 500, 500, 500]_200/
 _logging_2015-12-09-002003.log`` in the authors' repository (auxiliary-deep-generative-models,
 paper-era version). That run trains the ADGM with 10 Monte Carlo samples, batches of 100 labelled
-+ 100 unlabelled images, beta = 1200 and networks of three hidden layers of 500 units; every 10
++ 100 unlabelled images, beta = 1200 and networks of two hidden layers of 500 units (its listing
+"q(a|x): 784, 500, 500, 500, 100" gives each weight matrix's input width, the mean's and the
+log-variance's layers both reading the second hidden layer, then the output width); every 10
 epochs it prints the test error with 100 samples of a ("test 100-samples"), the figures below,
 copied from the log for epochs 10 to 400.
 

@@ -264,7 +264,7 @@ def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[i
         lines.append(f"| {cell} | {' | '.join(cells)} | {last} | {papers[label]} |")
     log = [AUTHORS_LOG_TEST_ERROR.get(e) for e in at_epochs]
     log_cells = " | ".join("-" if v is None else f"{v:.2f}%" for v in log)
-    lines.append(f"| {AUTHORS_LOG_LABEL} (three hidden layers) | {log_cells} | - | - |")
+    lines.append(f"| {AUTHORS_LOG_LABEL} | {log_cells} | - | - |")
     return "\n".join(lines) + "\n"
 
 

@@ -94,3 +94,23 @@ def test_the_training_image_error_is_that_of_the_drawn_training_images(mnist_dir
     with torch.no_grad():
         wrong = model.predict_proba(x_labelled, 1).argmax(-1) != data.y_labelled
     assert figures["labelled"] == pytest.approx(100 * float(wrong.double().mean()), abs=1e-4)
+
+
+def test_a_run_is_set_beside_the_log_at_the_epochs_both_have():
+    from adgm.reference import AUTHORS_LOG_TEST_ERROR_ONE_SAMPLE, AUTHORS_LOG_TRAINING_IMAGE_ERROR
+
+    against_log = benchmark("against_log")
+    metrics = [
+        {"epoch": 5, "test_error": 0.2, "train_error": 0.2},  # the log has no epoch 5
+        {"epoch": 9},  # not evaluated
+        {"epoch": 10, "test_error": 0.18, "train_error": 0.17},
+        {"epoch": 20, "test_error": 0.15},  # no training-image error measured
+    ]
+    rows = against_log.rows_against_log(metrics)
+    assert [r["epoch"] for r in rows] == [10, 20]
+    assert rows[0]["test"] == pytest.approx(18.0) and rows[0]["gap"] == pytest.approx(1.0)
+    assert rows[1]["train"] is None and rows[1]["gap"] is None
+    log_gap = AUTHORS_LOG_TEST_ERROR_ONE_SAMPLE[20] - AUTHORS_LOG_TRAINING_IMAGE_ERROR[20]
+    assert rows[1]["log_gap"] == pytest.approx(log_gap)
+    mean_row = against_log.table(rows).splitlines()[-1].split(" | ")
+    assert mean_row[1] == "16.50" and mean_row[2] == "17.00"  # training images: one epoch only

@@ -25,25 +25,35 @@ import torch
 
 from adgm.data import load_data
 from adgm.data.batches import epoch_batches
+from adgm.distributed import ProcessGroup
 from adgm.models import build_model
-from adgm.objectives import default_alpha, objective
+from adgm.objectives import default_alpha
+from adgm.optimisation import OptimisationStep
 from adgm.train import load_trained_model
 
 
 def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
-    """Total gradient norms and the share of elements beyond the value clip, over `steps`."""
+    """Total gradient norms and the share of elements beyond the value clip, over `steps`.
+
+    The loss, the parameters trained and the autocast are the training step's own
+    (``OptimisationStep``); only its clipped update is left out.
+    """
     config, model, epoch = load_trained_model(run)
     if init:
         torch.manual_seed(config.train.seed)
         model, epoch = build_model(config.model), 0
     model.train()
     train = config.train
-    if not train.train_auxiliary:
-        for param in model.auxiliary_encoder_parameters():
-            param.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
     data = load_data(config.data)
-    alpha = train.alpha if train.alpha is not None else default_alpha(len(data.x_unlabelled))
+    n_unlabelled = len(data.x_unlabelled)
+    step = OptimisationStep(
+        model,
+        train,
+        alpha=train.alpha if train.alpha is not None else default_alpha(n_unlabelled),
+        n_unlabelled=n_unlabelled,
+        group=ProcessGroup(),
+        device=torch.device("cpu"),
+    )
     batches = epoch_batches(
         data,
         torch.Generator().manual_seed(seed),
@@ -51,36 +61,26 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         unlabelled_batch=config.data.unlabelled_batch,
         max_steps=steps,
     )
+    max_norm = train.clip_grad_norm or float("inf")
+    max_value = train.clip_grad_value or float("inf")
     norms, beyond = [], []
     torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.precision == "bf16"):
-            terms = objective(
-                model,
-                x_l,
-                y_l,
-                x_u,
-                alpha=alpha,
-                n_samples=train.mc_samples,
-                analytic_kl=train.analytic_kl,
-                classification_term=train.classification_term,
-                label_weights=train.label_weights,
-            )
+        with step._autocast():
+            terms = step.loss_module(x_l, y_l, x_u)
         terms.loss.backward()
-        flat = torch.cat([p.grad.flatten() for p in params])
+        flat = torch.cat([p.grad.flatten() for p in step.parameters])
         norm = float(flat.norm())
         norms.append(norm)
-        max_norm = train.clip_grad_norm or float("inf")
         constrained = flat * min(1.0, max_norm / norm)
-        max_value = train.clip_grad_value or float("inf")
         beyond.append(float((constrained.abs() > max_value).double().mean()))
     return {
         "epoch": epoch,
         "median": statistics.median(norms),
         "least": min(norms),
         "largest": max(norms),
-        "constrained": sum(n > (train.clip_grad_norm or float("inf")) for n in norms) / len(norms),
+        "constrained": sum(n > max_norm for n in norms) / len(norms),
         "beyond": statistics.mean(beyond),
         "max_norm": train.clip_grad_norm,
     }

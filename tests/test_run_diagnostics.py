@@ -1,4 +1,5 @@
-"""benchmarks/gradient_norms.py and training_error.py against independent computations."""
+"""benchmarks/gradient_norms.py, training_error.py, against_log.py and class_errors.py against
+independent computations."""
 
 from __future__ import annotations
 
@@ -107,3 +108,48 @@ def test_a_run_is_set_beside_the_log_at_the_epochs_both_have():
     assert rows[1]["log_gap"] == pytest.approx(log_gap)
     mean_row = against_log.table(rows).splitlines()[-1].split(" | ")
     assert mean_row[1] == "16.50" and mean_row[2] == "17.00"  # training images: one epoch only
+
+
+def test_the_class_errors_are_those_of_an_explicit_tally(mnist_dir, tmp_path):
+    """M2 predicts without drawing a: its confusion matrix can be tallied image by image."""
+    class_errors = benchmark("class_errors")
+    out = tmp_path / "m2"
+    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *flags, "--out", str(out)]) == 0
+    figures = class_errors.run_class_errors(str(out), samples=1, seed=0, top=3)
+
+    config, model, _ = load_trained_model(out)
+    data = load_data(config.data)
+    with torch.no_grad():
+        predicted = model.predict_proba(data.x_test, 1).argmax(-1).tolist()
+    truth = data.y_test.tolist()
+    tally = [[0] * 10 for _ in range(10)]
+    for t, p in zip(truth, predicted):
+        tally[t][p] += 1
+    wrong = sum(t != p for t, p in zip(truth, predicted))
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert figures["error"] == pytest.approx(100 * wrong / len(truth))
+    assert figures["error"] == pytest.approx(100 * last["test_error"], abs=1e-4)
+    for t in range(10):
+        expected = 100 * (1 - tally[t][t] / sum(tally[t])) if sum(tally[t]) else 0.0
+        assert figures["per_class"][t] == pytest.approx(expected)
+    pairs = sorted(
+        ((tally[t][p], t, p) for t in range(10) for p in range(10) if t != p and tally[t][p]),
+        reverse=True,
+    )
+    listed = figures["confusions"]
+    assert 0 < len(listed) <= 3
+    assert [c["count"] for c in listed] == [n for n, _, _ in pairs[: len(listed)]]
+    for c in listed:
+        assert tally[c["true"]][c["predicted"]] == c["count"]
+        assert c["share"] == pytest.approx(c["count"] / wrong)
+
+
+def test_a_run_folder_that_is_not_one_gets_one_line(tmp_path, capsys, monkeypatch):
+    class_errors = benchmark("class_errors")
+    monkeypatch.setattr("sys.argv", ["class_errors.py", str(tmp_path)])
+    with pytest.raises(SystemExit) as stopped:
+        class_errors.main()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a run folder" in err

@@ -67,7 +67,7 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
     torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
-        with step._autocast():
+        with step.autocast():
             terms = step.loss_module(x_l, y_l, x_u)
         terms.loss.backward()
         flat = torch.cat([p.grad.flatten() for p in step.parameters])

@@ -113,17 +113,18 @@ class OptimisationStep:
 
     def _step(self, x_l, y_l, x_u, number: int | torch.Tensor):
         """The step itself, eager or being recorded: no host sync, state updated in place."""
-        with self._autocast():
+        with self.autocast():
             terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         self.update.step(terms.loss, number)
         return terms
 
-    def _autocast(self):
-        """bf16: the forward pass under autocast (matrix products in bf16; densities, sums and
-        the parameters and their gradients stay fp32). fp32: nothing changes. With CUDA graphs
-        autocast keeps no cache of cast weights (a recorded step must cast them afresh)."""
+    def autocast(self):
+        """The context of the training step's forward pass (diagnostics that recompute the loss
+        use it too). bf16: autocast (matrix products in bf16; densities, sums and the parameters
+        and their gradients stay fp32). fp32: nothing changes. With CUDA graphs autocast keeps
+        no cache of cast weights (a recorded step must cast them afresh)."""
         dtype = self.autocast_dtype
         return torch.autocast(
             self.device_type,

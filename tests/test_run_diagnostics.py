@@ -153,3 +153,16 @@ def test_a_run_folder_that_is_not_one_gets_one_line(tmp_path, capsys, monkeypatc
     assert stopped.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a run folder" in err
+
+
+def test_the_last_training_images_are_those_the_run_reports(mnist_dir, tmp_path):
+    """--last evaluates the images `adgm train --eval-train-points` reports: M2 predicts
+    without drawing a, so the figure is the run's own train_error."""
+    out = tmp_path / "m2"
+    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *flags, "--eval-train-points", "300", "--out", str(out)]) == 0
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    figures = training_error.training_error(str(out), points=300, samples=1, seed=0, last=True)
+    assert figures["train"] == pytest.approx(100 * last["train_error"], abs=1e-4)
+    drawn = training_error.training_error(str(out), points=300, samples=1, seed=0)
+    assert drawn["test"] == figures["test"]

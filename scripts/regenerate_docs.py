@@ -180,6 +180,14 @@ FIGURES: dict[str, list[str]] = {
         "--group-seeds",
         "--reference",
     ],
+    # The authors' paper-era configuration at 10 MC on this CPU (test error and, dotted, the error
+    # on its last 10,000 training images) beside its GPU run and the log's two columns.
+    "docs/figures/authors-10mc-cpu.png": [
+        "plot",
+        "curves",
+        *runs("adgm-authors-2015-10mc-bf16", "adgm-authors-2015-10mc-bf16-cpu"),
+        "--reference",
+    ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",
         "curves",

@@ -32,6 +32,14 @@ gradient_norms = benchmark("gradient_norms")
 training_error = benchmark("training_error")
 
 
+def train_small_m2(out: Path, *flags: str) -> dict:
+    """A one-epoch, three-step M2 run in out (M2 predicts without drawing a, so what a
+    benchmark reports of it can be recomputed exactly); its last metrics record."""
+    small = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *small, *flags, "--out", str(out)]) == 0
+    return json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+
+
 def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
     out = tmp_path / "run"
     flags = [*SMALL, "--model", "sdgm", "--epochs", "1", "--max-steps-per-epoch", "3"]
@@ -71,8 +79,7 @@ def test_the_training_image_error_is_that_of_the_drawn_training_images(mnist_dir
     from adgm.data import binarise_fixed
 
     out = tmp_path / "m2"
-    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
-    assert main(["train", *flags, "--out", str(out)]) == 0
+    last = train_small_m2(out)
     figures = training_error.training_error(str(out), points=200, samples=1, seed=4)
 
     config, model, _ = load_trained_model(out)
@@ -82,7 +89,6 @@ def test_the_training_image_error_is_that_of_the_drawn_training_images(mnist_dir
     with torch.no_grad():
         wrong = model.predict_proba(x, 1).argmax(-1) != data.y_unlabelled[rows]
     assert figures["train"] == pytest.approx(100 * float(wrong.double().mean()), abs=1e-4)
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert figures["test"] == pytest.approx(100 * last["test_error"], abs=1e-4)
     x_labelled = torch.from_numpy(binarise_fixed(data.x_labelled.numpy()))
     with torch.no_grad():
@@ -114,8 +120,7 @@ def test_the_class_errors_are_those_of_an_explicit_tally(mnist_dir, tmp_path):
     """M2 predicts without drawing a: its confusion matrix can be tallied image by image."""
     class_errors = benchmark("class_errors")
     out = tmp_path / "m2"
-    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
-    assert main(["train", *flags, "--out", str(out)]) == 0
+    last = train_small_m2(out)
     figures = class_errors.run_class_errors(str(out), samples=1, seed=0, top=3)
 
     config, model, _ = load_trained_model(out)
@@ -127,7 +132,6 @@ def test_the_class_errors_are_those_of_an_explicit_tally(mnist_dir, tmp_path):
     for t, p in zip(truth, predicted):
         tally[t][p] += 1
     wrong = sum(t != p for t, p in zip(truth, predicted))
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert figures["error"] == pytest.approx(100 * wrong / len(truth))
     assert figures["error"] == pytest.approx(100 * last["test_error"], abs=1e-4)
     for t in range(10):
@@ -159,9 +163,7 @@ def test_the_last_training_images_are_those_the_run_reports(mnist_dir, tmp_path)
     """--last evaluates the images `adgm train --eval-train-points` reports: M2 predicts
     without drawing a, so the figure is the run's own train_error."""
     out = tmp_path / "m2"
-    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
-    assert main(["train", *flags, "--eval-train-points", "300", "--out", str(out)]) == 0
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    last = train_small_m2(out, "--eval-train-points", "300")
     figures = training_error.training_error(str(out), points=300, samples=1, seed=0, last=True)
     assert figures["train"] == pytest.approx(100 * last["train_error"], abs=1e-4)
     drawn = training_error.training_error(str(out), points=300, samples=1, seed=0)

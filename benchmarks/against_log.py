@@ -14,15 +14,16 @@ than new ones) and the same three figures of the log, then the means over those 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
+from adgm.errors import AdgmError, errors_in_one_line
 from adgm.reference import (
     AUTHORS_LOG_TEST_ERROR,
     AUTHORS_LOG_TEST_ERROR_ONE_SAMPLE,
     AUTHORS_LOG_TRAINING_IMAGE_ERROR,
 )
+from adgm.run_folder import METRICS, read_metrics
 
 
 def rows_against_log(metrics: list[dict]) -> list[dict]:
@@ -72,12 +73,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@errors_in_one_line("against_log")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder (or its copy in docs/runs)")
     args = parser.parse_args()
-    metrics = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
-    rows = rows_against_log([m for m in metrics if m])
+    if not (args.run / METRICS).is_file():
+        raise AdgmError(f"{args.run} is not a run folder (no {METRICS})")
+    rows = rows_against_log(read_metrics(args.run))
     if not rows:
         raise SystemExit(f"{args.run}: no evaluated epoch that the log lists (10, 20, ..., 400)")
     print(table(rows))

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from adgm.data import load_data
 from adgm.distributions import kl_per_unit, log_normal_diag
+from adgm.errors import errors_in_one_line
 from adgm.models.base import Auxiliary
 from adgm.nn import GaussianLayer
 from adgm.pairs import pair_index
@@ -112,6 +113,7 @@ def z_share_of_a(model, x: torch.Tensor, y: torch.Tensor, n_samples: int, chunk:
     }
 
 
+@errors_in_one_line("auxiliary_use")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+")

@@ -25,6 +25,7 @@ import torch
 
 from adgm.checkpoint import load_latest_checkpoint
 from adgm.data import SemiSupervisedData
+from adgm.errors import errors_in_one_line
 from adgm.evaluate import predict_proba
 from adgm.run_folder import load_run_config
 from adgm.training_loop import TrainingLoop
@@ -71,6 +72,7 @@ def recency_effect(rows: list[dict]) -> tuple[list[tuple[float, float]], float]:
     return by_class, float(np.mean([recent - other for recent, other in by_class]))
 
 
+@errors_in_one_line("epoch_phase")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)

@@ -26,6 +26,7 @@ import torch
 from adgm.data import load_data
 from adgm.data.batches import epoch_batches
 from adgm.distributed import ProcessGroup
+from adgm.errors import errors_in_one_line
 from adgm.models import build_model
 from adgm.objectives import default_alpha
 from adgm.optimisation import OptimisationStep
@@ -86,6 +87,7 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
     }
 
 
+@errors_in_one_line("gradient_norms")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders with checkpoints")

@@ -24,6 +24,7 @@ import torch
 
 from adgm.data import load_data
 from adgm.data.batches import test_inputs
+from adgm.errors import errors_in_one_line
 from adgm.evaluate import error_rate
 from adgm.train import load_trained_model
 
@@ -52,6 +53,7 @@ def training_error(run: str, *, points: int, samples: int, seed: int, last: bool
     }
 
 
+@errors_in_one_line("training_error")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders with checkpoints")

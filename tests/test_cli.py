@@ -308,6 +308,28 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path):
     assert stderr == ""
 
 
+def test_summary_leaves_out_a_metrics_line_cut_short_and_names_a_damaged_one(tmp_path, capsys):
+    """A crash while appending leaves half a last line (the run's resume drops it): readers
+    leave it out. A line that does not parse before the last is damage: one line, status 2."""
+    from adgm.config import RunConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(RunConfig().to_dict()))
+    rows = [{"epoch": e, "seconds": 1.0, "test_error": 0.5 / e} for e in (5, 10)]
+    whole = "".join(json.dumps(r) + "\n" for r in rows)
+    (run / "metrics.jsonl").write_text(whole + '{"epoch": 15, "seconds": 1.')
+    assert main(["summary", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert "5.00" in shown and "10" in shown and "15" not in shown.split("Machines")[0]
+
+    (run / "metrics.jsonl").write_text(whole.replace("}\n", "\n", 1) + whole)
+    assert main(["summary", str(run)]) == 2
+    err = capsys.readouterr().err
+    damaged = f"{run / 'metrics.jsonl'}, line 1, is not a JSON record: the file is damaged"
+    assert err == f"adgm: error: {damaged}\n"
+
+
 def test_a_run_reports_the_error_on_its_last_training_images(mnist_dir, tmp_path, capsys):
     """--eval-train-points N: the error on the last N training images (still trained on), as
     the authors' log reports it for MNIST's validation split; M2 predicts without drawing a, so

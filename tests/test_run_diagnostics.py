@@ -159,6 +159,20 @@ def test_a_run_folder_that_is_not_one_gets_one_line(tmp_path, capsys, monkeypatc
     assert err.count("\n") == 1 and "not a run folder" in err
 
 
+@pytest.mark.parametrize(
+    "script", ["against_log", "auxiliary_use", "epoch_phase", "gradient_norms", "training_error"]
+)
+def test_the_scripts_that_read_a_run_folder_say_in_one_line_that_it_is_not_one(
+    script, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr("sys.argv", [f"{script}.py", str(tmp_path)])
+    with pytest.raises(SystemExit) as stopped:
+        benchmark(script).main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{script}: error: {tmp_path} is not a run")
+
+
 def test_the_last_training_images_are_those_the_run_reports(mnist_dir, tmp_path):
     """--last evaluates the images `adgm train --eval-train-points` reports: M2 predicts
     without drawing a, so the figure is the run's own train_error."""

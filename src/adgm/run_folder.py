@@ -161,10 +161,26 @@ def read_starts(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """One JSON object per non-empty line of `path`; none for a file not written yet."""
+    """One JSON object per non-empty line of `path`; none for a file not written yet.
+
+    A last line that does not parse is a write cut short by a crash (the run's next --resume
+    drops it) and is left out; one before it means the file was damaged: an AdgmError naming it.
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            if number == len(lines):
+                break
+            raise AdgmError(f"{path}, line {number}, is not a JSON record: the file is damaged")
+        records.append(record)
+    return records
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

@@ -464,6 +464,39 @@ def test_a_legend_of_many_lines_goes_beside_the_axes_and_a_short_one_stays_insid
     assert width_of(many) > 6 * 120 * 1.5  # widened for a legend to the right of the axes
 
 
+def test_a_short_legend_that_would_hide_a_point_goes_beside_the_axes(tmp_path):
+    """Two curves that zigzag across the whole height of the axes, a point every epoch, leave
+    the legend no free place inside: it goes beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from adgm.plots import _legend_hides_points, draw_curves, plot_curves
+
+    def rows(errors):
+        return [{"epoch": e, "test_error": v / 100} for e, v in errors.items()]
+
+    levels = [2.0, 4.0, 8.0, 16.0, 32.0]
+    zigzag = {e: levels[e % 5] for e in range(1, 101)}
+    zagzig = {e: levels[(e + 2) % 5] for e in range(1, 101)}
+    crossing = [("M2 1 MC", [rows(zigzag)]), ("SDGM 1 MC", [rows(zagzig)])]
+    figure = plot_curves(crossing, tmp_path / "crossing.png")
+    with Image.open(figure) as image:
+        assert image.size[0] > 6 * 120  # widened for the legend to the right of the axes
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw_curves(ax, crossing, reference=False)
+    assert _legend_hides_points(fig, ax)  # inside, it would hide points
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw_curves(ax, [("M2 1 MC", [rows({5: 20.0, 10: 15.0})])], reference=False)
+    assert not _legend_hides_points(fig, ax)
+    plt.close(fig)
+
+
 def test_curve_agreement_script_compares_a_run_with_the_band_of_several_seeds(tmp_path):
     import json
     import subprocess

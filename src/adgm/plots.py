@@ -45,7 +45,7 @@ def _save(fig, path: Path) -> Path:
 
 
 LEGEND_WIDTH = 60  # characters a legend line of plot_curves holds before it wraps
-LEGEND_INSIDE_LINES = 8  # a legend of more lines goes beside the axes, where it hides no curve
+LEGEND_INSIDE_LINES = 8  # a legend of more lines (or one that hides a point) goes beside the axes
 ORDER_NOTES = {"class-sorted": "class-sorted", "fixed": "fixed order"}
 
 
@@ -128,11 +128,28 @@ def plot_curves(
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     draw_curves(ax, curves, reference=reference)
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    if sum(label.count("\n") + 1 for label in labels) > LEGEND_INSIDE_LINES:
-        fig.set_figwidth(6 + 0.1 * LEGEND_WIDTH)  # the axes keep their width; the legend its own
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    long = sum(label.count("\n") + 1 for label in labels) > LEGEND_INSIDE_LINES
+    if long or _legend_hides_points(fig, ax):
+        legend = ax.legend(
+            fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0
+        )
+        fig.canvas.draw()
+        beside = legend.get_window_extent().width / fig.dpi
+        fig.set_figwidth(6 + beside + 0.2)  # the axes keep their width; the legend its own
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _legend_hides_points(fig, ax) -> bool:
+    """Whether the legend, where matplotlib placed it inside the axes, covers a point of a
+    curve: each line's (epoch, error) vertices, in display coordinates, against its box."""
+    fig.canvas.draw()  # the legend's "best" place is chosen at drawing time
+    box = ax.get_legend().get_window_extent()
+    for line in ax.get_lines():
+        points = line.get_transform().transform(line.get_xydata())
+        if box.count_contains(points):
+            return True
+    return False
 
 
 def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, reference: bool) -> None:

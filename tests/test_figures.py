@@ -339,6 +339,46 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     )
 
 
+def test_a_repeat_of_a_seed_is_no_further_seed_of_its_setting():
+    """The same command on another device repeats a run: its spread is no seed spread, so
+    the k-th run of each seed pair makes a row of its own."""
+    from dataclasses import replace
+
+    from adgm.config import RunConfig
+    from adgm.reproduce import group_seeds, table1_from_runs
+
+    paper = RunConfig()
+
+    def seeded(seed, device="cpu"):
+        return replace(
+            paper,
+            data=replace(paper.data, label_seed=seed),
+            train=replace(paper.train, seed=seed, device=device),
+        )
+
+    def rows(error):
+        return [{"epoch": 100, "seconds": 1.0, "test_error": error / 100}]
+
+    runs = [
+        (seeded(0), rows(5.0)),
+        (seeded(1), rows(6.0)),
+        (seeded(0, "cuda"), rows(4.0)),
+        (seeded(1, "cuda"), rows(3.0)),
+        (seeded(0, "cuda"), rows(2.0)),
+    ]
+    groups = group_seeds(runs)
+    assert list(groups) == ["ADGM 1 MC", "ADGM 1 MC, repeat 2", "ADGM 1 MC, repeat 3"]
+    assert [[r[0]["test_error"] * 100 for r in g] for g in groups.values()] == [
+        [5.0, 6.0],
+        [4.0, 3.0],
+        [2.0],
+    ]
+    table = table1_from_runs(runs, [100]).splitlines()
+    assert table[2].startswith("| ADGM 1 MC | 5.50% ± 0.71 (2 runs) |")
+    assert table[3].startswith("| ADGM 1 MC, repeat 2 | 3.50% ± 0.71 (2 runs) |")
+    assert table[4] == "| ADGM 1 MC, repeat 3 | 2.00% | 2.00% (100) | 2.25% (± 0.08) |"
+
+
 def test_seeds_of_a_setting_are_drawn_as_their_mean_with_their_range_shaded():
     import matplotlib
 

@@ -232,24 +232,38 @@ def setting_label(config: RunConfig) -> str:
 
 
 def group_seeds(runs: list[tuple[RunConfig, list[dict]]]) -> dict[str, list[list[dict]]]:
-    """setting_label -> the metrics rows of each of its runs, settings in order of first run."""
-    groups: dict[str, list[list[dict]]] = {}
+    """setting_label -> the metrics rows of each of its runs, settings in order of first run.
+
+    A run whose training seed and labelled draw are those of an earlier run of its setting
+    repeats that run (on another device, say) and is no further seed: the k-th run of each
+    seed pair goes to '<setting>, repeat k', so a spread over a group is one over seeds."""
+    return {label: [rows for _, rows in group] for label, group in _seed_groups(runs).items()}
+
+
+def _seed_groups(runs: list[tuple[RunConfig, list[dict]]]) -> dict[str, list[tuple]]:
+    """group_seeds' groups, of (config, rows) pairs."""
+    groups: dict[str, list[tuple]] = {}
+    seen: dict[tuple[str, int, int], int] = {}
     for config, rows in runs:
-        groups.setdefault(setting_label(config), []).append(rows)
+        setting = setting_label(config)
+        seeds = (setting, config.train.seed, config.data.label_seed)
+        seen[seeds] = seen.get(seeds, 0) + 1
+        label = setting if seen[seeds] == 1 else f"{setting}, repeat {seen[seeds]}"
+        groups.setdefault(label, []).append((config, rows))
     return groups
 
 
 def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[int]) -> str:
     """Table 1 as measured, from finished or running runs: one row per setting (the runs'
-    labels without their seeds), the test error at each of `at_epochs` and at each run's last
+    labels without their seeds; repeats of a seed in rows of their own, see group_seeds), the
+    test error at each of `at_epochs` and at each run's last
     evaluation as mean ± standard deviation over the runs of that setting that got there (with
     their number), and the paper's figure; a last row gives the authors' training log at the
     same epochs (adgm.reference)."""
     groups = group_seeds(runs)
     papers: dict[str, str] = {}
-    for config, _ in runs:
-        name, samples = config.model.name, config.train.mc_samples
-        label = setting_label(config)
+    for label, group in _seed_groups(runs).items():
+        name, samples = group[0][0].model.name, group[0][0].train.mc_samples
         papers[label] = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
     columns = " | ".join(f"epoch {e}" for e in at_epochs)
     lines = [

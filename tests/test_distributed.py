@@ -201,3 +201,34 @@ def test_the_checkpoint_clock_is_due_after_its_minutes_and_restarts_when_saved(m
     assert not clock.stop_now(due=True)
     clock.stop_requested = True  # one process: Ctrl-C stops after the step, checked or not
     assert clock.stop_now(due=False)
+
+
+def test_adgm_train_lets_its_trainer_go_before_it_leaves_the_process_group(tmp_path, monkeypatch):
+    """The model of a distributed run holds the process group, so the trainer must be gone
+    (weakly referenced, it reads None after a collection) when the group is torn down."""
+    import gc
+    import weakref
+
+    import adgm.distributed
+    from adgm.cli import main
+
+    x, labels = blobs(200, 0).images, blobs(200, 0).labels
+    np.savez(tmp_path / "d.npz", X=x, y=np.where(np.arange(200) < 150, -1, labels))
+    made, alive_at_leave = [], []
+    start = Trainer.__init__
+
+    def remembered(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    def leave(*, finished):
+        gc.collect()
+        alive_at_leave.append([ref() is not None for ref in made])
+
+    monkeypatch.setattr(Trainer, "__init__", remembered)
+    monkeypatch.setattr(adgm.distributed, "leave_process_group", leave)
+    flags = ["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8"]
+    assert (
+        main(["train", *flags, "--z-dim", "2", "--a-dim", "2", "--out", str(tmp_path / "r")]) == 0
+    )
+    assert alive_at_leave == [[False]]

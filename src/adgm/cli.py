@@ -252,6 +252,9 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         trainer.fit()
         finished = True
     finally:
+        # The model of a distributed run (DistributedDataParallel) holds the process group: let
+        # it go before the group is torn down, not at interpreter exit after it.
+        del trainer
         leave_process_group(finished=finished)
     return 0
 

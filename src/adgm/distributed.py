@@ -13,6 +13,7 @@ Only rank 0 writes the run folder, metrics and checkpoints. Backend: gloo on CPU
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ def leave_process_group(*, finished: bool) -> None:
     if dist.is_initialized():
         if finished:
             dist.barrier()
+        gc.collect()  # whatever still held the group (a DDP module in a cycle) goes first
         dist.destroy_process_group()
 
 

@@ -260,22 +260,19 @@ def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[i
     evaluation as mean ± standard deviation over the runs of that setting that got there (with
     their number), and the paper's figure; a last row gives the authors' training log at the
     same epochs (adgm.reference)."""
-    groups = group_seeds(runs)
-    papers: dict[str, str] = {}
-    for label, group in _seed_groups(runs).items():
-        name, samples = group[0][0].model.name, group[0][0].train.mc_samples
-        papers[label] = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
     columns = " | ".join(f"epoch {e}" for e in at_epochs)
     lines = [
         f"| setting | {columns} | last (epochs) | paper |",
         "| --- |" + " --- |" * (len(at_epochs) + 2),
     ]
-    for label, members in groups.items():
-        tested = [errors_by_epoch(rows) for rows in members]
+    for label, members in _seed_groups(runs).items():
+        name, samples = members[0][0].model.name, members[0][0].train.mc_samples
+        paper = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
+        tested = [errors_by_epoch(rows) for _, rows in members]
         cells = [_mean_sd([t[e] for t in tested if e in t], len(tested)) for e in at_epochs]
         cell = label.replace("|", "\\|")
         last = _last_errors([t for t in tested if t])
-        lines.append(f"| {cell} | {' | '.join(cells)} | {last} | {papers[label]} |")
+        lines.append(f"| {cell} | {' | '.join(cells)} | {last} | {paper} |")
     log = [AUTHORS_LOG_TEST_ERROR.get(e) for e in at_epochs]
     log_cells = " | ".join("-" if v is None else f"{v:.2f}%" for v in log)
     lines.append(f"| {AUTHORS_LOG_LABEL} | {log_cells} | - | - |")

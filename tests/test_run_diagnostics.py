@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -32,12 +33,17 @@ gradient_norms = benchmark("gradient_norms")
 training_error = benchmark("training_error")
 
 
-def train_small_m2(out: Path, *flags: str) -> dict:
-    """A one-epoch, three-step M2 run in out (M2 predicts without drawing a, so what a
-    benchmark reports of it can be recomputed exactly); its last metrics record."""
+@pytest.fixture(scope="module")
+def small_m2(tmp_path_factory) -> tuple[Path, dict]:
+    """A one-epoch, three-step M2 run reporting its last 300 training images (M2 predicts
+    without drawing a, so what a benchmark reports of it can be recomputed exactly), trained
+    once for the tests of this module that only read it: its folder and last metrics record."""
+    if not os.environ.get("ADGM_DATA_DIR"):
+        pytest.skip("ADGM_DATA_DIR is not set (CI sets it to ../shared/data/mnist)")
+    out = tmp_path_factory.mktemp("small_m2") / "m2"
     small = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
-    assert main(["train", *small, *flags, "--out", str(out)]) == 0
-    return json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert main(["train", *small, "--eval-train-points", "300", "--out", str(out)]) == 0
+    return out, json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
 
 
 def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
@@ -72,14 +78,13 @@ def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
     assert 0.0 <= figures["beyond"] < 1.0
 
 
-def test_the_training_image_error_is_that_of_the_drawn_training_images(mnist_dir, tmp_path):
+def test_the_training_image_error_is_that_of_the_drawn_training_images(small_m2):
     """M2 predicts without drawing a: the figures can be recomputed exactly."""
     import numpy as np
 
     from adgm.data import binarise_fixed
 
-    out = tmp_path / "m2"
-    last = train_small_m2(out)
+    out, last = small_m2
     figures = training_error.training_error(str(out), points=200, samples=1, seed=4)
 
     config, model, _ = load_trained_model(out)
@@ -116,11 +121,10 @@ def test_a_run_is_set_beside_the_log_at_the_epochs_both_have():
     assert mean_row[1] == "16.50" and mean_row[2] == "17.00"  # training images: one epoch only
 
 
-def test_the_class_errors_are_those_of_an_explicit_tally(mnist_dir, tmp_path):
+def test_the_class_errors_are_those_of_an_explicit_tally(small_m2):
     """M2 predicts without drawing a: its confusion matrix can be tallied image by image."""
     class_errors = benchmark("class_errors")
-    out = tmp_path / "m2"
-    last = train_small_m2(out)
+    out, last = small_m2
     figures = class_errors.run_class_errors(str(out), samples=1, seed=0, top=3)
 
     config, model, _ = load_trained_model(out)
@@ -173,11 +177,10 @@ def test_the_scripts_that_read_a_run_folder_say_in_one_line_that_it_is_not_one(
     assert err.count("\n") == 1 and err.startswith(f"{script}: error: {tmp_path} is not a run")
 
 
-def test_the_last_training_images_are_those_the_run_reports(mnist_dir, tmp_path):
+def test_the_last_training_images_are_those_the_run_reports(small_m2):
     """--last evaluates the images `adgm train --eval-train-points` reports: M2 predicts
     without drawing a, so the figure is the run's own train_error."""
-    out = tmp_path / "m2"
-    last = train_small_m2(out, "--eval-train-points", "300")
+    out, last = small_m2
     figures = training_error.training_error(str(out), points=300, samples=1, seed=0, last=True)
     assert figures["train"] == pytest.approx(100 * last["train_error"], abs=1e-4)
     drawn = training_error.training_error(str(out), points=300, samples=1, seed=0)

@@ -12,6 +12,18 @@ Once the norm constraint acts at every step, the step Adam sees is g c_n / |g| w
 scale of the loss: a loss multiplied by a constant (the authors' paper-era code averages its
 bound over batches of 200 rows, half of adgm's sum of two means) gives the same updates.
 
+For a run trained with the prior on the weights (--weight-prior: W / N added to the gradient of
+each weight matrix trained, N the number of unlabelled images), it also prints how much of
+Adam's step the prior makes, weight by weight. With c_t = min(1, c_n / |g_t|) the constraint's
+factor at step t and g_t the whole gradient (bound and prior), Adam's first moment holds about
+mean_t(c_t) W / N of the prior and its second about mean_t(c_t^2 g_t^2), so the prior's share of
+a weight's step is
+
+    r = mean_t(c_t) |W| / N / sqrt(mean_t(c_t^2 g_t^2))   (about 1: the step is the prior's alone)
+
+over the --steps batches (moments as plain means, not Adam's running ones): its median, its
+99th percentile, and the share of weights where r exceeds 0.1 and 0.5.
+
     python benchmarks/gradient_norms.py ../runs/adgm-1mc-bf16 ../runs/m2-1mc-bf16
     python benchmarks/gradient_norms.py ../runs/adgm-authors-2015-1mc-bf16 --init
 """
@@ -64,7 +76,9 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
     )
     max_norm = train.clip_grad_norm or float("inf")
     max_value = train.clip_grad_value or float("inf")
-    norms, beyond = [], []
+    prior_weights = weights_under_prior(model)
+    norms, beyond, factors = [], [], []
+    squares = None  # sum_t c_t^2 g_t^2, element by element
     torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
@@ -74,9 +88,13 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         flat = torch.cat([p.grad.flatten() for p in step.parameters])
         norm = float(flat.norm())
         norms.append(norm)
-        constrained = flat * min(1.0, max_norm / norm)
+        factor = min(1.0, max_norm / norm)
+        factors.append(factor)
+        constrained = flat * factor
         beyond.append(float((constrained.abs() > max_value).double().mean()))
-    return {
+        square = (factor * torch.cat([w.grad.double().flatten() for w in prior_weights])).pow(2)
+        squares = square if squares is None else squares + square
+    figures = {
         "epoch": epoch,
         "median": statistics.median(norms),
         "least": min(norms),
@@ -84,6 +102,39 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         "constrained": sum(n > max_norm for n in norms) / len(norms),
         "beyond": statistics.mean(beyond),
         "max_norm": train.clip_grad_norm,
+        "prior_share": None,
+    }
+    if train.weight_prior:
+        figures["prior_share"] = prior_share(prior_weights, factors, squares, n_unlabelled)
+    return figures
+
+
+def weights_under_prior(model: torch.nn.Module) -> list[torch.Tensor]:
+    """The weight matrices the prior covers (those of adgm.objectives.weight_prior_penalty)."""
+    return [
+        p for name, p in model.named_parameters() if name.endswith(".weight") and p.requires_grad
+    ]
+
+
+def prior_share(
+    weights: list[torch.Tensor], factors: list[float], squares: torch.Tensor, n: int
+) -> dict:
+    """r = mean_t(c_t) |W| / n / sqrt(mean_t(c_t^2 g_t^2)) per weight (module docstring):
+    its median, 99th percentile and the shares of weights with r > 0.1 and r > 0.5.
+
+    squares: sum over the T steps of c_t^2 g_t^2, float64, one element per weight.
+    """
+    steps = len(factors)
+    magnitude = torch.cat([w.detach().double().flatten() for w in weights]).abs()
+    moved_by_prior = statistics.mean(factors) * magnitude / n
+    share = moved_by_prior / (squares / steps).sqrt().clamp_min(1e-300)
+    quantiles = torch.quantile(share.float(), torch.tensor([0.5, 0.99]))
+    return {
+        "median": float(quantiles[0]),
+        "p99": float(quantiles[1]),
+        "above_0.1": float((share > 0.1).double().mean()),
+        "above_0.5": float((share > 0.5).double().mean()),
+        "weights": share.numel(),
     }
 
 
@@ -104,6 +155,14 @@ def main() -> None:
             f"{r['max_norm']}: {r['constrained']:.0%}; elements beyond the value clip after "
             f"it: {r['beyond']:.1e}"
         )
+        share = r["prior_share"]
+        if share is not None:
+            print(
+                f"  prior on the weights, its share of each weight's step: median "
+                f"{share['median']:.1e}, 99th percentile {share['p99']:.1e}; above 0.1 for "
+                f"{share['above_0.1']:.2%} and above 0.5 for {share['above_0.5']:.2%} of the "
+                f"{share['weights']:,} weights"
+            )
 
 
 if __name__ == "__main__":

@@ -185,3 +185,54 @@ def test_the_last_training_images_are_those_the_run_reports(small_m2):
     assert figures["train"] == pytest.approx(100 * last["train_error"], abs=1e-4)
     drawn = training_error.training_error(str(out), points=300, samples=1, seed=0)
     assert drawn["test"] == figures["test"]
+
+
+def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
+    """The prior's share of each weight's Adam step, r = mean_t(c_t) |W| / N / sqrt(mean_t(c_t^2
+    g_t^2)), recomputed from the objective and the prior written out here."""
+    import numpy as np
+
+    out = tmp_path / "run"
+    flags = [*SMALL, "--model", "m2", "--epochs", "1", "--max-steps-per-epoch", "3"]
+    assert main(["train", *flags, "--weight-prior", "--out", str(out)]) == 0
+    figures = gradient_norms.gradient_norms(str(out), init=False, steps=4, seed=7)
+
+    config, model, _ = load_trained_model(out)
+    model.train()
+    data = load_data(config.data)
+    n = len(data.x_unlabelled)
+    weights = [p for name, p in model.named_parameters() if name.endswith(".weight")]
+    batches = epoch_batches(
+        data,
+        torch.Generator().manual_seed(7),
+        labelled_batch=config.data.labelled_batch,
+        unlabelled_batch=config.data.unlabelled_batch,
+        max_steps=4,
+    )
+    torch.manual_seed(7)
+    factors, squares = [], 0.0
+    for x_l, y_l, x_u in batches:
+        model.zero_grad()
+        prior = sum(0.5 * (w**2).sum() for w in weights) / n
+        loss = objective(model, x_l, y_l, x_u, alpha=0.01 * n, n_samples=1).loss + prior
+        loss.backward()
+        total = np.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in model.parameters()))
+        factor = min(1.0, 5.0 / total)
+        factors.append(factor)
+        grads = np.concatenate([w.grad.double().numpy().ravel() for w in weights])
+        squares = squares + (factor * grads) ** 2
+    magnitude = np.concatenate([w.detach().double().numpy().ravel() for w in weights])
+    share = np.mean(factors) * np.abs(magnitude) / n / np.sqrt(squares / len(factors))
+
+    found = figures["prior_share"]
+    assert found["weights"] == share.size
+    assert found["median"] == pytest.approx(np.median(share), rel=1e-3)
+    assert found["above_0.1"] == pytest.approx(np.mean(share > 0.1), abs=1e-6)
+    assert found["above_0.5"] == pytest.approx(np.mean(share > 0.5), abs=1e-6)
+    assert 0 < found["median"] <= found["p99"]
+
+
+def test_a_run_without_the_prior_reports_no_prior_share(small_m2):
+    out, _ = small_m2
+    figures = gradient_norms.gradient_norms(str(out), init=False, steps=2, seed=0)
+    assert figures["prior_share"] is None

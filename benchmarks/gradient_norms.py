@@ -22,7 +22,11 @@ a weight's step is
     r = mean_t(c_t) |W| / N / sqrt(mean_t(c_t^2 g_t^2))   (about 1: the step is the prior's alone)
 
 over the --steps batches (moments as plain means, not Adam's running ones): its median, its
-99th percentile, and the share of weights where r exceeds 0.1 and 0.5.
+99th percentile, and the share of weights where r exceeds 0.1 and 0.5. Where the bound's
+gradient vanishes (inputs that are always 0, ReLU units that never fire) r is about 1 and the
+prior pulls the weight to 0 by about lr a step; so it also counts, per network, the hidden
+units whose incoming weights are all within 1e-3 of 0 ("buried": such a unit no longer reads
+its input).
 
     python benchmarks/gradient_norms.py ../runs/adgm-1mc-bf16 ../runs/m2-1mc-bf16
     python benchmarks/gradient_norms.py ../runs/adgm-authors-2015-1mc-bf16 --init
@@ -40,6 +44,7 @@ from adgm.data.batches import epoch_batches
 from adgm.distributed import ProcessGroup
 from adgm.errors import errors_in_one_line
 from adgm.models import build_model
+from adgm.nn import MultiInputMLP
 from adgm.objectives import default_alpha
 from adgm.optimisation import OptimisationStep
 from adgm.train import load_trained_model
@@ -92,7 +97,8 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         factors.append(factor)
         constrained = flat * factor
         beyond.append(float((constrained.abs() > max_value).double().mean()))
-        square = (factor * torch.cat([w.grad.double().flatten() for w in prior_weights])).pow(2)
+        grads = torch.cat([w.grad.double().flatten() for w in prior_weights.values()])
+        square = (factor * grads).pow(2)
         squares = square if squares is None else squares + square
     figures = {
         "epoch": epoch,
@@ -103,38 +109,75 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         "beyond": statistics.mean(beyond),
         "max_norm": train.clip_grad_norm,
         "prior_share": None,
+        "buried": None,
     }
     if train.weight_prior:
         figures["prior_share"] = prior_share(prior_weights, factors, squares, n_unlabelled)
+        figures["buried"] = buried_units(model)
     return figures
 
 
-def weights_under_prior(model: torch.nn.Module) -> list[torch.Tensor]:
-    """The weight matrices the prior covers (those of adgm.objectives.weight_prior_penalty)."""
-    return [
-        p for name, p in model.named_parameters() if name.endswith(".weight") and p.requires_grad
-    ]
+def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[int, int]]:
+    """Per network (MultiInputMLP, by its name in the model): (hidden units whose incoming
+    weights are all within tol of 0, hidden units), over all its hidden layers."""
+    counts = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, MultiInputMLP):
+            continue
+        first = torch.cat([m.weight.detach() for m in module.input_maps], dim=1)  # (H1, sum D)
+        incoming = [first, *(layer.weight.detach() for layer in module.layers)]
+        buried = sum(int((w.abs().amax(dim=1) <= tol).sum()) for w in incoming)
+        counts[name] = (buried, sum(w.shape[0] for w in incoming))
+    return counts
+
+
+def weights_under_prior(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weight matrices the prior covers (those of adgm.objectives.weight_prior_penalty),
+    by parameter name, in the model's order."""
+    return {
+        name: p
+        for name, p in model.named_parameters()
+        if name.endswith(".weight") and p.requires_grad
+    }
 
 
 def prior_share(
-    weights: list[torch.Tensor], factors: list[float], squares: torch.Tensor, n: int
+    weights: dict[str, torch.Tensor], factors: list[float], squares: torch.Tensor, n: int
 ) -> dict:
     """r = mean_t(c_t) |W| / n / sqrt(mean_t(c_t^2 g_t^2)) per weight (module docstring):
-    its median, 99th percentile and the shares of weights with r > 0.1 and r > 0.5.
+    its median, 99th percentile and the shares of weights with r > 0.1 and r > 0.5; and per
+    network (the first part of the parameters' names: classifier, z_encoder, decoder_out, ...)
+    its median and share above 0.5.
 
-    squares: sum over the T steps of c_t^2 g_t^2, float64, one element per weight.
+    squares: sum over the T steps of c_t^2 g_t^2, float64, one element per weight, in the
+    order of `weights`.
     """
     steps = len(factors)
-    magnitude = torch.cat([w.detach().double().flatten() for w in weights]).abs()
+    magnitude = torch.cat([w.detach().double().flatten() for w in weights.values()]).abs()
     moved_by_prior = statistics.mean(factors) * magnitude / n
     share = moved_by_prior / (squares / steps).sqrt().clamp_min(1e-300)
+    by_network: dict[str, list[torch.Tensor]] = {}
+    start = 0
+    for name, w in weights.items():
+        by_network.setdefault(name.split(".")[0], []).append(share[start : start + w.numel()])
+        start += w.numel()
+    return {
+        **_summary(share),
+        "weights": share.numel(),
+        "by_network": {
+            network: {k: v for k, v in _summary(torch.cat(parts)).items() if k != "p99"}
+            for network, parts in by_network.items()
+        },
+    }
+
+
+def _summary(share: torch.Tensor) -> dict[str, float]:
     quantiles = torch.quantile(share.float(), torch.tensor([0.5, 0.99]))
     return {
         "median": float(quantiles[0]),
         "p99": float(quantiles[1]),
         "above_0.1": float((share > 0.1).double().mean()),
         "above_0.5": float((share > 0.5).double().mean()),
-        "weights": share.numel(),
     }
 
 
@@ -163,6 +206,13 @@ def main() -> None:
                 f"{share['above_0.1']:.2%} and above 0.5 for {share['above_0.5']:.2%} of the "
                 f"{share['weights']:,} weights"
             )
+            networks = ", ".join(
+                f"{name} {s['median']:.1e} ({s['above_0.5']:.0%})"
+                for name, s in share["by_network"].items()
+            )
+            print(f"  by network, the median (and the share above 0.5): {networks}")
+            buried = ", ".join(f"{name} {n} of {total}" for name, (n, total) in r["buried"].items())
+            print(f"  hidden units with every incoming weight within 1e-3 of 0: {buried}")
 
 
 if __name__ == "__main__":

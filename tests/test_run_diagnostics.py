@@ -230,9 +230,39 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
     assert found["above_0.1"] == pytest.approx(np.mean(share > 0.1), abs=1e-6)
     assert found["above_0.5"] == pytest.approx(np.mean(share > 0.5), abs=1e-6)
     assert 0 < found["median"] <= found["p99"]
+    names = [name for name, p in model.named_parameters() if name.endswith(".weight")]
+    sizes = [p.numel() for p in weights]
+    starts = np.cumsum([0, *sizes])
+    for network in {name.split(".")[0] for name in names}:
+        parts = [
+            share[starts[i] : starts[i + 1]]
+            for i, name in enumerate(names)
+            if name.split(".")[0] == network
+        ]
+        ours = np.concatenate(parts)
+        assert found["by_network"][network]["median"] == pytest.approx(np.median(ours), rel=1e-3)
+        assert found["by_network"][network]["above_0.5"] == pytest.approx(np.mean(ours > 0.5))
 
 
 def test_a_run_without_the_prior_reports_no_prior_share(small_m2):
     out, _ = small_m2
     figures = gradient_norms.gradient_norms(str(out), init=False, steps=2, seed=0)
     assert figures["prior_share"] is None
+
+
+def test_buried_units_are_those_whose_incoming_weights_were_zeroed():
+    from adgm.config import ModelConfig
+    from adgm.models import build_model
+
+    model = build_model(ModelConfig(name="m2", hidden=(8, 6), z_dim=3, x_dim=12))
+    found = gradient_norms.buried_units(model)
+    assert found["classifier"] == (0, 14) and found["z_encoder"] == (0, 14)
+    with torch.no_grad():
+        # Unit 2 of the classifier's first layer: every input map's row (x and, for others, y).
+        for m in model.classifier.input_maps:
+            m.weight[2] = 0.0
+        model.classifier.layers[0].weight[[0, 5]] = 1e-4  # two units of its second layer
+        model.z_encoder.input_maps[0].weight[4] = 0.0  # x's row only: y still reaches unit 4
+    found = gradient_norms.buried_units(model)
+    assert found["classifier"] == (3, 14)
+    assert found["z_encoder"] == (0, 14)

@@ -45,7 +45,7 @@ from adgm.distributed import ProcessGroup
 from adgm.errors import errors_in_one_line
 from adgm.models import build_model
 from adgm.nn import MultiInputMLP
-from adgm.objectives import default_alpha
+from adgm.objectives import default_alpha, weights_under_prior
 from adgm.optimisation import OptimisationStep
 from adgm.train import load_trained_model
 
@@ -81,9 +81,9 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
     )
     max_norm = train.clip_grad_norm or float("inf")
     max_value = train.clip_grad_value or float("inf")
-    prior_weights = weights_under_prior(model)
+    prior_weights = weights_under_prior(model) if train.weight_prior else {}
     norms, beyond, factors = [], [], []
-    squares = None  # sum_t c_t^2 g_t^2, element by element
+    squares = None  # with the prior: sum_t c_t^2 g_t^2 of its weights, element by element
     torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
@@ -97,9 +97,10 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         factors.append(factor)
         constrained = flat * factor
         beyond.append(float((constrained.abs() > max_value).double().mean()))
-        grads = torch.cat([w.grad.double().flatten() for w in prior_weights.values()])
-        square = (factor * grads).pow(2)
-        squares = square if squares is None else squares + square
+        if prior_weights:
+            grads = torch.cat([w.grad.double().flatten() for w in prior_weights.values()])
+            square = (factor * grads).pow(2)
+            squares = square if squares is None else squares + square
     figures = {
         "epoch": epoch,
         "median": statistics.median(norms),
@@ -129,16 +130,6 @@ def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[i
         buried = sum(int((w.abs().amax(dim=1) <= tol).sum()) for w in incoming)
         counts[name] = (buried, sum(w.shape[0] for w in incoming))
     return counts
-
-
-def weights_under_prior(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weight matrices the prior covers (those of adgm.objectives.weight_prior_penalty),
-    by parameter name, in the model's order."""
-    return {
-        name: p
-        for name, p in model.named_parameters()
-        if name.endswith(".weight") and p.requires_grad
-    }
 
 
 def prior_share(

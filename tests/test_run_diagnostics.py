@@ -46,6 +46,17 @@ def small_m2(tmp_path_factory) -> tuple[Path, dict]:
     return out, json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
 
 
+def training_batches(config, data, *, seed: int, steps: int):
+    """The first `steps` training batches, drawn as training (and the benchmarks) draw them."""
+    return epoch_batches(
+        data,
+        torch.Generator().manual_seed(seed),
+        labelled_batch=config.data.labelled_batch,
+        unlabelled_batch=config.data.unlabelled_batch,
+        max_steps=steps,
+    )
+
+
 def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
     out = tmp_path / "run"
     flags = [*SMALL, "--model", "sdgm", "--epochs", "1", "--max-steps-per-epoch", "3"]
@@ -58,13 +69,7 @@ def test_the_norms_are_those_the_training_step_clips(mnist_dir, tmp_path):
     model.train()
     data = load_data(config.data)
     norms = []
-    batches = epoch_batches(
-        data,
-        torch.Generator().manual_seed(5),
-        labelled_batch=config.data.labelled_batch,
-        unlabelled_batch=config.data.unlabelled_batch,
-        max_steps=3,
-    )
+    batches = training_batches(config, data, seed=5, steps=3)
     torch.manual_seed(5)
     for x_l, y_l, x_u in batches:
         model.zero_grad()
@@ -201,14 +206,9 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
     model.train()
     data = load_data(config.data)
     n = len(data.x_unlabelled)
-    weights = [p for name, p in model.named_parameters() if name.endswith(".weight")]
-    batches = epoch_batches(
-        data,
-        torch.Generator().manual_seed(7),
-        labelled_batch=config.data.labelled_batch,
-        unlabelled_batch=config.data.unlabelled_batch,
-        max_steps=4,
-    )
+    named = {name: p for name, p in model.named_parameters() if name.endswith(".weight")}
+    weights = list(named.values())
+    batches = training_batches(config, data, seed=7, steps=4)
     torch.manual_seed(7)
     factors, squares = [], 0.0
     for x_l, y_l, x_u in batches:
@@ -230,7 +230,7 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
     assert found["above_0.1"] == pytest.approx(np.mean(share > 0.1), abs=1e-6)
     assert found["above_0.5"] == pytest.approx(np.mean(share > 0.5), abs=1e-6)
     assert 0 < found["median"] <= found["p99"]
-    names = [name for name, p in model.named_parameters() if name.endswith(".weight")]
+    names = list(named)
     sizes = [p.numel() for p in weights]
     starts = np.cumsum([0, *sizes])
     for network in {name.split(".")[0] for name in names}:

@@ -272,17 +272,25 @@ def batch_elbos(
     return PairElbos(elbo_l, elbo_u, log_qy)
 
 
+def weights_under_prior(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weight matrices the prior on the weights covers, by parameter name, in the model's
+    order: those trained (biases and the Gaussian likelihood's variances have no prior; neither
+    have the weights of a frozen q(a|x), requires_grad False, as in the authors' paper-era code).
+    """
+    return {
+        name: p
+        for name, p in model.named_parameters()
+        if name.endswith(".weight") and p.requires_grad
+    }
+
+
 def weight_prior_penalty(model: torch.nn.Module) -> torch.Tensor:
     """-log N(W | 0, I) of every weight matrix, without its constant: 1/2 sum_W ||W||^2.
 
     The authors' code (paper-era and ICML 2016) adds log N(W | 0, I) / N to the batch's mean
-    bound, over the weights it trains (biases and the Gaussian likelihood's variances have no
-    prior; neither have the weights of a frozen q(a|x), requires_grad False, as in their
-    paper-era code).
+    bound, over the weights it trains (``weights_under_prior``).
     """
-    weights = [
-        p for name, p in model.named_parameters() if name.endswith(".weight") and p.requires_grad
-    ]
+    weights = weights_under_prior(model).values()
     return 0.5 * torch.stack([w.pow(2).sum() for w in weights]).sum()
 
 

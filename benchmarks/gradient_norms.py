@@ -6,7 +6,14 @@ freshly initialised model of the same settings), on --steps training batches dra
 draws them (batches and Monte Carlo draws seeded by --seed), the script prints the median,
 least and largest total norm, the share of steps whose norm exceeds c_n (where the constraint
 rescales the step) and the share of gradient elements still beyond c_v after it (where the
-element-wise clip acts too).
+element-wise clip acts too). Per network (the first part of the parameters' names: classifier,
+classifier_out, z_encoder, ...) it prints the median over the steps of the norm of the bound's
+own gradient on that network's trained parameters (the prior on the weights left out), and, for
+the unlabelled images of the steps, how sure the classifier is: with p_max the largest class
+probability of E_q(a|x)[q(y|a,x)] (10 draws of a), the median of 1 - p_max and the share of
+images with 1 - p_max above 1e-5. A classifier whose bound gradient has all but vanished and
+that gives every image one class with p_max above 1 - 1e-5 is saturated: the data no longer
+move it.
 
 Once the norm constraint acts at every step, the step Adam sees is g c_n / |g| whatever the
 scale of the loss: a loss multiplied by a constant (the authors' paper-era code averages its
@@ -82,14 +89,19 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
     max_norm = train.clip_grad_norm or float("inf")
     max_value = train.clip_grad_value or float("inf")
     prior_weights = weights_under_prior(model) if train.weight_prior else {}
-    norms, beyond, factors = [], [], []
+    networks = _trained_by_network(model)
+    norms, beyond, factors, bound_norms, unlabelled = [], [], [], [], []
     squares = None  # with the prior: sum_t c_t^2 g_t^2 of its weights, element by element
+    loss_module = step.loss_module  # the ObjectiveModule itself (one process)
     torch.manual_seed(seed)  # the Monte Carlo draws
     for x_l, y_l, x_u in batches:
         model.zero_grad()
         with step.autocast():
-            terms = step.loss_module(x_l, y_l, x_u)
-        terms.loss.backward()
+            bound = loss_module.bound(x_l, y_l, x_u).loss
+            loss = bound + loss_module.prior_penalty() if train.weight_prior else bound
+        bound_norms.append(_norms_by_network(bound, networks))
+        loss.backward()
+        unlabelled.append(x_u)
         flat = torch.cat([p.grad.flatten() for p in step.parameters])
         norm = float(flat.norm())
         norms.append(norm)
@@ -109,6 +121,10 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         "constrained": sum(n > max_norm for n in norms) / len(norms),
         "beyond": statistics.mean(beyond),
         "max_norm": train.clip_grad_norm,
+        "bound_by_network": {
+            name: statistics.median(n[name] for n in bound_norms) for name in networks
+        },
+        "unsure": unsure_share(model, torch.cat(unlabelled)),
         "prior_share": None,
         "buried": None,
     }
@@ -116,6 +132,43 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         figures["prior_share"] = prior_share(prior_weights, factors, squares, n_unlabelled)
         figures["buried"] = buried_units(model)
     return figures
+
+
+def _trained_by_network(model: torch.nn.Module) -> dict[str, list[torch.Tensor]]:
+    """The trained parameters, grouped by network (the first part of their names)."""
+    networks: dict[str, list[torch.Tensor]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            networks.setdefault(name.split(".")[0], []).append(param)
+    return networks
+
+
+def _norms_by_network(loss: torch.Tensor, networks: dict[str, list[torch.Tensor]]) -> dict:
+    """Per network, the norm of the gradient of `loss` on its trained parameters (float64)."""
+    names = list(networks)
+    params = [p for name in names for p in networks[name]]
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    norms, start = {}, 0
+    for name in names:
+        parts = grads[start : start + len(networks[name])]
+        start += len(networks[name])
+        squares = sum(float(g.double().pow(2).sum()) for g in parts if g is not None)
+        norms[name] = squares**0.5
+    return norms
+
+
+def unsure_share(model, x: torch.Tensor, samples: int = 10) -> dict[str, float]:
+    """How sure the classifier is of the images x (B, D): with p_max the largest class
+    probability of E_q(a|x)[q(y|a,x)] (`samples` draws of a), the median of 1 - p_max and
+    the share of images with 1 - p_max above 1e-5 (not saturated). 1 - p_max is summed from
+    the other classes' probabilities, which keep their precision where p_max rounds to 1."""
+    probs = model.predict_proba(x, n_samples=samples).double()  # (B, K)
+    others = probs.scatter(1, probs.argmax(dim=1, keepdim=True), 0.0)
+    unsure = others.sum(dim=1)
+    return {
+        "median": float(unsure.median()),
+        "above_1e-5": float((unsure > 1e-5).double().mean()),
+    }
 
 
 def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[int, int]]:
@@ -188,6 +241,13 @@ def main() -> None:
             f"(least {r['least']:.1f}, largest {r['largest']:.1f}); steps rescaled to norm "
             f"{r['max_norm']}: {r['constrained']:.0%}; elements beyond the value clip after "
             f"it: {r['beyond']:.1e}"
+        )
+        bound = ", ".join(f"{name} {n:.1e}" for name, n in r["bound_by_network"].items())
+        print(f"  by network, the norm of the bound's gradient (median over the steps): {bound}")
+        unsure = r["unsure"]
+        print(
+            f"  the unlabelled images of the steps: 1 - largest class probability, median "
+            f"{unsure['median']:.1e}, above 1e-5 for {unsure['above_1e-5']:.1%} of them"
         )
         share = r["prior_share"]
         if share is not None:

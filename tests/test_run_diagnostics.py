@@ -210,12 +210,22 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
     weights = list(named.values())
     batches = training_batches(config, data, seed=7, steps=4)
     torch.manual_seed(7)
-    factors, squares = [], 0.0
+    factors, squares, bound_squares, total_squares = [], 0.0, [], []
     for x_l, y_l, x_u in batches:
         model.zero_grad()
         prior = sum(0.5 * (w**2).sum() for w in weights) / n
         loss = objective(model, x_l, y_l, x_u, alpha=0.01 * n, n_samples=1).loss + prior
         loss.backward()
+        # The bound's gradient: the whole gradient less the prior's, W / N on each weight.
+        bound_squares.append({})
+        total_squares.append({})
+        for name, p in model.named_parameters():
+            g = p.grad.double()
+            bound = g - (p.detach().double() / n if name in named else 0.0)
+            network = name.split(".")[0]
+            for squares_by_network, grad in ((bound_squares, bound), (total_squares, g)):
+                step = squares_by_network[-1]
+                step[network] = step.get(network, 0.0) + float(grad.pow(2).sum())
         total = np.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in model.parameters()))
         factor = min(1.0, 5.0 / total)
         factors.append(factor)
@@ -242,6 +252,33 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
         ours = np.concatenate(parts)
         assert found["by_network"][network]["median"] == pytest.approx(np.median(ours), rel=1e-3)
         assert found["by_network"][network]["above_0.5"] == pytest.approx(np.mean(ours > 0.5))
+    # The prior moves these norms by 1e-7 to 2e-5 of themselves here (the bound's gradient is
+    # far larger than W / N in a run of three steps): compared at 1e-8, they tell it apart.
+    prior_effects = []
+    for network, norm in figures["bound_by_network"].items():
+        explicit = np.median([np.sqrt(step[network]) for step in bound_squares])
+        with_prior = np.median([np.sqrt(step[network]) for step in total_squares])
+        assert norm == pytest.approx(explicit, rel=1e-8)
+        prior_effects.append(abs(with_prior - explicit) / explicit)
+    assert max(prior_effects) > 1e-6
+    assert set(figures["bound_by_network"]) == set(bound_squares[0])
+
+
+def test_the_unsure_share_is_that_of_the_classifier_on_the_steps_images(small_m2):
+    """M2's q(y|x) needs no draw of a: its largest class probability on the images the steps
+    drew, from the classifier's own layers."""
+    out, _ = small_m2
+    figures = gradient_norms.gradient_norms(str(out), init=False, steps=3, seed=4)
+    config, model, _ = load_trained_model(out)
+    data = load_data(config.data)
+    x_u = torch.cat([x for _, _, x in training_batches(config, data, seed=4, steps=3)])
+    with torch.no_grad():
+        logits = model.classifier_out(model.classifier(x_u)).double()
+    log_probs = torch.log_softmax(logits, dim=1)
+    unsure = -torch.expm1(log_probs.amax(dim=1))  # 1 - p_max, exact where p_max is near 1
+    assert len(unsure) == 3 * config.data.unlabelled_batch
+    assert figures["unsure"]["median"] == pytest.approx(float(unsure.median()), rel=1e-4)
+    assert figures["unsure"]["above_1e-5"] == pytest.approx(float((unsure > 1e-5).double().mean()))
 
 
 def test_a_run_without_the_prior_reports_no_prior_share(small_m2):
@@ -266,3 +303,20 @@ def test_buried_units_are_those_whose_incoming_weights_were_zeroed():
     found = gradient_norms.buried_units(model)
     assert found["classifier"] == (3, 14)
     assert found["z_encoder"] == (0, 14)
+
+
+def test_the_unsure_share_keeps_what_rounds_away_in_p_max():
+    """1 - p_max of 1e-9 and 3e-6, where float32's p_max is 1.0 exactly, and one unsure image."""
+
+    class Classifier:
+        def predict_proba(self, x, n_samples):
+            probs = torch.tensor(
+                [[1.0, 1e-9, 0.0], [3e-6, 1.0, 0.0], [0.5, 0.3, 0.2]], dtype=torch.float32
+            )
+            return probs[: len(x)]
+
+    found = gradient_norms.unsure_share(Classifier(), torch.zeros(3, 4))
+    assert found["median"] == pytest.approx(3e-6, rel=1e-6)
+    assert found["above_1e-5"] == pytest.approx(1 / 3)
+    found = gradient_norms.unsure_share(Classifier(), torch.zeros(1, 4))
+    assert found["median"] == pytest.approx(1e-9, rel=1e-6)

@@ -96,7 +96,14 @@ class ObjectiveModule(nn.Module):
         self.weight_prior_scale = weight_prior_scale  # 1 / N with the weight prior, else 0
 
     def forward(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
-        terms = objective(
+        terms = self.bound(x_l, y_l, x_u)
+        if not self.weight_prior_scale:
+            return terms
+        return terms._replace(loss=terms.loss + self.prior_penalty())
+
+    def bound(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
+        """The objective without the prior on the weights."""
+        return objective(
             self.model,
             x_l,
             y_l,
@@ -107,10 +114,10 @@ class ObjectiveModule(nn.Module):
             classification_term=self.classification_term,
             label_weights=self.label_weights,
         )
-        if not self.weight_prior_scale:
-            return terms
-        penalty = self.weight_prior_scale * weight_prior_penalty(self.model)
-        return terms._replace(loss=terms.loss + penalty)
+
+    def prior_penalty(self) -> torch.Tensor:
+        """s/2 sum_W ||W||^2, a scalar (s = weight_prior_scale)."""
+        return self.weight_prior_scale * weight_prior_penalty(self.model)
 
 
 def data_parallel(module: nn.Module, group: ProcessGroup, device: torch.device) -> nn.Module:

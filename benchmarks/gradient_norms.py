@@ -2,11 +2,12 @@
 
 adgm clips as the authors' code does: the total norm of the gradient to c_n (5), then each
 element to [-c_v, c_v] (1). For each run folder (its latest checkpoint, or with --init the
-freshly initialised model of the same settings), on --steps training batches drawn as training
-draws them (batches and Monte Carlo draws seeded by --seed), the script prints the median,
-least and largest total norm, the share of steps whose norm exceeds c_n (where the constraint
-rescales the step) and the share of gradient elements still beyond c_v after it (where the
-element-wise clip acts too). Per network (the first part of the parameters' names: classifier,
+freshly initialised model of the same settings), on the first --steps training batches of an
+epoch (default 12; a whole epoch for a run with the prior, below) drawn as training draws them
+(batches and Monte Carlo draws seeded by --seed), the script prints the median, least and
+largest total norm, the share of steps whose norm exceeds c_n (where the constraint rescales
+the step) and the share of gradient elements still beyond c_v after it (where the element-wise
+clip acts too). Per network (the first part of the parameters' names: classifier,
 classifier_out, z_encoder, ...) it prints the median over the steps of the norm of the bound's
 own gradient on that network's trained parameters (the prior on the weights left out), and, for
 the unlabelled images of the steps, how sure the classifier is: with p_max the largest class
@@ -29,11 +30,15 @@ a weight's step is
     r = mean_t(c_t) |W| / N / sqrt(mean_t(c_t^2 g_t^2))   (about 1: the step is the prior's alone)
 
 over the --steps batches (moments as plain means, not Adam's running ones): its median, its
-99th percentile, and the share of weights where r exceeds 0.1 and 0.5. Where the bound's
-gradient vanishes (inputs that are always 0, ReLU units that never fire) r is about 1 and the
-prior pulls the weight to 0 by about lr a step; so it also counts, per network, the hidden
-units whose incoming weights are all within 1e-3 of 0 ("buried": such a unit no longer reads
-its input).
+99th percentile, and the share of weights where r exceeds 0.1 and 0.5. Adam's second moment
+averages g^2 over about 1 / (1 - beta2) = 1,000 steps, more than an epoch of 600, so for a run
+with the prior the batches default to a whole epoch: fewer understate the denominator wherever
+the first batches are unlike the rest, as in the authors' class-sorted order, whose first
+batches hold one class only (its first 12 gave the classifier a median r of 0.99 at epoch 300
+where the whole epoch gives 1e-3). Where the bound's gradient vanishes (inputs that are always
+0, ReLU units that never fire) r is about 1 and the prior pulls the weight to 0 by about lr a
+step; so it also counts, per network, the hidden units whose incoming weights are all within
+1e-3 of 0 ("buried": such a unit no longer reads its input).
 
     python benchmarks/gradient_norms.py ../runs/adgm-1mc-bf16 ../runs/m2-1mc-bf16
     python benchmarks/gradient_norms.py ../runs/adgm-authors-2015-1mc-bf16 --init
@@ -56,9 +61,12 @@ from adgm.objectives import default_alpha, weights_under_prior
 from adgm.optimisation import OptimisationStep
 from adgm.train import load_trained_model
 
+DEFAULT_STEPS = 12  # batches, for the norms; the prior's share needs a whole epoch (docstring)
 
-def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
-    """Total gradient norms and the share of elements beyond the value clip, over `steps`.
+
+def gradient_norms(run: str, *, init: bool, steps: int | None, seed: int) -> dict:
+    """Total gradient norms and the share of elements beyond the value clip, over the first
+    `steps` batches of an epoch (None: 12, or the whole epoch for a run with the prior).
 
     The loss, the parameters trained and the autocast are the training step's own
     (``OptimisationStep``); only its clipped update is left out.
@@ -69,6 +77,8 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
         model, epoch = build_model(config.model), 0
     model.train()
     train = config.train
+    if steps is None and not train.weight_prior:
+        steps = DEFAULT_STEPS
     data = load_data(config.data)
     n_unlabelled = len(data.x_unlabelled)
     step = OptimisationStep(
@@ -115,6 +125,7 @@ def gradient_norms(run: str, *, init: bool, steps: int, seed: int) -> dict:
             squares = square if squares is None else squares + square
     figures = {
         "epoch": epoch,
+        "steps": len(norms),
         "median": statistics.median(norms),
         "least": min(norms),
         "largest": max(norms),
@@ -162,7 +173,9 @@ def unsure_share(model, x: torch.Tensor, samples: int = 10) -> dict[str, float]:
     probability of E_q(a|x)[q(y|a,x)] (`samples` draws of a), the median of 1 - p_max and
     the share of images with 1 - p_max above 1e-5 (not saturated). 1 - p_max is summed from
     the other classes' probabilities, which keep their precision where p_max rounds to 1."""
-    probs = model.predict_proba(x, n_samples=samples).double()  # (B, K)
+    probs = torch.cat(
+        [model.predict_proba(chunk, n_samples=samples) for chunk in x.split(1000)]
+    ).double()  # (B, K)
     others = probs.scatter(1, probs.argmax(dim=1, keepdim=True), 0.0)
     unsure = others.sum(dim=1)
     return {
@@ -230,17 +243,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders with checkpoints")
     parser.add_argument("--init", action="store_true", help="the initial model of each run")
-    parser.add_argument("--steps", type=int, default=12, help="batches per run")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"batches per run (default {DEFAULT_STEPS}; a whole epoch with the weight prior)",
+    )
     parser.add_argument("--seed", type=int, default=123, help="seed of the batches")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for run in args.runs:
         r = gradient_norms(run, init=args.init, steps=args.steps, seed=args.seed)
         print(
-            f"{run} at epoch {r['epoch']}: gradient norm median {r['median']:.1f} "
-            f"(least {r['least']:.1f}, largest {r['largest']:.1f}); steps rescaled to norm "
-            f"{r['max_norm']}: {r['constrained']:.0%}; elements beyond the value clip after "
-            f"it: {r['beyond']:.1e}"
+            f"{run} at epoch {r['epoch']}, {r['steps']} batches: gradient norm median "
+            f"{r['median']:.1f} (least {r['least']:.1f}, largest {r['largest']:.1f}); steps "
+            f"rescaled to norm {r['max_norm']}: {r['constrained']:.0%}; elements beyond the "
+            f"value clip after it: {r['beyond']:.1e}"
         )
         bound = ", ".join(f"{name} {n:.1e}" for name, n in r["bound_by_network"].items())
         print(f"  by network, the norm of the bound's gradient (median over the steps): {bound}")

@@ -46,8 +46,9 @@ def small_m2(tmp_path_factory) -> tuple[Path, dict]:
     return out, json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
 
 
-def training_batches(config, data, *, seed: int, steps: int):
-    """The first `steps` training batches, drawn as training (and the benchmarks) draw them."""
+def training_batches(config, data, *, seed: int, steps: int | None):
+    """The first `steps` training batches (None: the whole epoch), drawn as training (and the
+    benchmarks) draw them."""
     return epoch_batches(
         data,
         torch.Generator().manual_seed(seed),
@@ -262,6 +263,11 @@ def test_the_prior_share_is_that_of_an_explicit_loop(mnist_dir, tmp_path):
         prior_effects.append(abs(with_prior - explicit) / explicit)
     assert max(prior_effects) > 1e-6
     assert set(figures["bound_by_network"]) == set(bound_squares[0])
+    # By default a run with the prior is measured over a whole epoch (Adam's second moment
+    # spans more than one).
+    whole_epoch = gradient_norms.gradient_norms(str(out), init=False, steps=None, seed=7)
+    assert whole_epoch["steps"] == len(list(training_batches(config, data, seed=7, steps=None)))
+    assert whole_epoch["steps"] > 12
 
 
 def test_the_unsure_share_is_that_of_the_classifier_on_the_steps_images(small_m2):
@@ -283,8 +289,9 @@ def test_the_unsure_share_is_that_of_the_classifier_on_the_steps_images(small_m2
 
 def test_a_run_without_the_prior_reports_no_prior_share(small_m2):
     out, _ = small_m2
-    figures = gradient_norms.gradient_norms(str(out), init=False, steps=2, seed=0)
+    figures = gradient_norms.gradient_norms(str(out), init=False, steps=None, seed=0)
     assert figures["prior_share"] is None
+    assert figures["steps"] == gradient_norms.DEFAULT_STEPS
 
 
 def test_buried_units_are_those_whose_incoming_weights_were_zeroed():

@@ -108,9 +108,11 @@ def gradient_norms(run: str, *, init: bool, steps: int | None, seed: int) -> dic
         model.zero_grad()
         with step.autocast():
             bound = loss_module.bound(x_l, y_l, x_u).loss
-            loss = bound + loss_module.prior_penalty() if train.weight_prior else bound
-        bound_norms.append(_norms_by_network(bound, networks))
-        loss.backward()
+            penalty = loss_module.prior_penalty() if train.weight_prior else None
+        bound.backward()  # the bound's own gradient first, read per network
+        bound_norms.append(_grad_norms_by_network(networks))
+        if penalty is not None:
+            penalty.backward()  # then the prior's, accumulated: the step's whole gradient
         unlabelled.append(x_u)
         flat = torch.cat([p.grad.flatten() for p in step.parameters])
         norm = float(flat.norm())
@@ -154,18 +156,12 @@ def _trained_by_network(model: torch.nn.Module) -> dict[str, list[torch.Tensor]]
     return networks
 
 
-def _norms_by_network(loss: torch.Tensor, networks: dict[str, list[torch.Tensor]]) -> dict:
-    """Per network, the norm of the gradient of `loss` on its trained parameters (float64)."""
-    names = list(networks)
-    params = [p for name in names for p in networks[name]]
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    norms, start = {}, 0
-    for name in names:
-        parts = grads[start : start + len(networks[name])]
-        start += len(networks[name])
-        squares = sum(float(g.double().pow(2).sum()) for g in parts if g is not None)
-        norms[name] = squares**0.5
-    return norms
+def _grad_norms_by_network(networks: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """Per network, the norm of its trained parameters' .grad (float64)."""
+    return {
+        name: sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None) ** 0.5
+        for name, params in networks.items()
+    }
 
 
 def unsure_share(model, x: torch.Tensor, samples: int = 10) -> dict[str, float]:

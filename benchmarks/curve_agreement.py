@@ -99,7 +99,9 @@ def _print_band(labels: list[str], runs: list[list[dict]], band: dict) -> None:
     print(
         f"epochs {band['first_epoch']}-{band['last_epoch']} ({band['epochs']} evaluations): "
         f"difference from their mean {band['bias']:+.2f} ± {band['bias_se']:.2f} points "
-        f"(mean ± s.e.); their own spread (sd across runs) {band['seed_sd']:.2f} points on "
+        f"(mean ± s.e.; ± {band['bias_se_correlated']:.2f} allowing for the correlation of "
+        f"successive differences, r = {band['autocorrelation']:.2f}); their own spread "
+        f"(sd across runs) {band['seed_sd']:.2f} points on "
         f"average; above the highest at {band['above']}, below the lowest at {band['below']}"
     )
     losses = [{r["epoch"]: r["J"] for r in rows} for rows in runs[:-1]]

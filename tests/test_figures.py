@@ -285,10 +285,17 @@ def test_band_agreement_measures_a_run_against_the_mean_and_range_of_seeds():
     assert band["first_epoch"] == 5 and band["last_epoch"] == 500
     assert band["bias"] == pytest.approx(diffs.mean())
     assert band["bias_se"] == pytest.approx(diffs.std(ddof=1) / len(kept) ** 0.5)
+    centred = diffs - diffs.mean()
+    r = max(0.0, float(centred[:-1] @ centred[1:] / (centred @ centred)))
+    assert band["autocorrelation"] == pytest.approx(r)
+    assert band["bias_se_correlated"] == pytest.approx(band["bias_se"] * ((1 + r) / (1 - r)) ** 0.5)
     assert band["seed_sd"] == pytest.approx(stacked.std(axis=0, ddof=1).mean())
     assert abs(band["bias"] + 2.0) < 3 * band["bias_se"]
     assert band["below"] == int((other[kept] < stacked.min(axis=0)).sum()) > 0
     assert band["above"] == int((other[kept] > stacked.max(axis=0)).sum())
+    drifting = band_agreement([rows(s) for s in seeds], rows(other + epochs / 100))
+    assert drifting["autocorrelation"] > 0.5
+    assert drifting["bias_se_correlated"] > 2 * drifting["bias_se"]
     with pytest.raises(AdgmError, match="at least 2 reference runs"):
         band_agreement([rows(seeds[0])], rows(other))
 

@@ -161,7 +161,9 @@ def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str,
 
     Over the epochs every run evaluated (test errors in percent): with m_k the mean and
     s_k the standard deviation of the references at epoch k, ``bias`` = mean(f_k - m_k) with
-    ``bias_se`` = sd(f_k - m_k) / sqrt(n); ``seed_sd`` = mean(s_k), the references' own spread;
+    ``bias_se`` = sd(f_k - m_k) / sqrt(n) and ``bias_se_correlated`` that error widened for the
+    lag-1 autocorrelation of the differences (``autocorrelation``; correlated_standard_error);
+    ``seed_sd`` = mean(s_k), the references' own spread;
     ``above`` and ``below`` count the epochs where f_k is above the highest reference or below
     the lowest one; ``references`` is their number; ``rows`` holds, per epoch, (k, m_k, lowest,
     highest, f_k). Needs two references and two shared epochs.
@@ -178,6 +180,7 @@ def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str,
     if len(rows) < 2:
         raise AdgmError(f"the runs share {len(rows)} evaluated epochs; at least 2 are needed")
     diffs = [value - mean for _, mean, _, _, value in rows]
+    correlated_se, autocorrelation = correlated_standard_error(diffs)
     return {
         "epochs": len(rows),
         "first_epoch": rows[0][0],
@@ -185,6 +188,8 @@ def band_agreement(references: list[list[dict]], other: list[dict]) -> dict[str,
         "references": len(references),
         "bias": statistics.fmean(diffs),
         "bias_se": statistics.stdev(diffs) / len(diffs) ** 0.5,
+        "autocorrelation": autocorrelation,
+        "bias_se_correlated": correlated_se,
         "seed_sd": statistics.fmean(statistics.stdev(b[row[0]] for b in bands) for row in rows),
         "above": sum(value > high for _, _, _, high, value in rows),
         "below": sum(value < low for _, _, low, _, value in rows),

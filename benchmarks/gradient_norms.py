@@ -38,7 +38,10 @@ batches hold one class only (its first 12 gave the classifier a median r of 0.99
 where the whole epoch gives 1e-3). Where the bound's gradient vanishes (inputs that are always
 0, ReLU units that never fire) r is about 1 and the prior pulls the weight to 0 by about lr a
 step; so it also counts, per network, the hidden units whose incoming weights are all within
-1e-3 of 0 ("buried": such a unit no longer reads its input).
+1e-3 of 0 ("buried": such a unit no longer reads its input). Both figures that say what the
+prior did to the weights, the buried units and, per network, the norm of the weight matrices
+the prior covers (sqrt of the sum of their squares), are printed for every run, so that a run
+with the prior can be set beside the same run without it.
 
     python benchmarks/gradient_norms.py ../runs/adgm-1mc-bf16 ../runs/m2-1mc-bf16
     python benchmarks/gradient_norms.py ../runs/adgm-authors-2015-1mc-bf16 --init
@@ -139,11 +142,11 @@ def gradient_norms(run: str, *, init: bool, steps: int | None, seed: int) -> dic
         },
         "unsure": unsure_share(model, torch.cat(unlabelled)),
         "prior_share": None,
-        "buried": None,
+        "buried": buried_units(model),
+        "weight_norms": weight_norms(model),
     }
     if train.weight_prior:
         figures["prior_share"] = prior_share(prior_weights, factors, squares, n_unlabelled)
-        figures["buried"] = buried_units(model)
     return figures
 
 
@@ -192,6 +195,16 @@ def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[i
         buried = sum(int((w.abs().amax(dim=1) <= tol).sum()) for w in incoming)
         counts[name] = (buried, sum(w.shape[0] for w in incoming))
     return counts
+
+
+def weight_norms(model: torch.nn.Module) -> dict[str, float]:
+    """Per network (the first part of the parameters' names), sqrt(sum ||W||^2) over the weight
+    matrices the prior on the weights covers (weights_under_prior: the trained ones)."""
+    squares: dict[str, float] = {}
+    for name, weight in weights_under_prior(model).items():
+        network = name.split(".")[0]
+        squares[network] = squares.get(network, 0.0) + float(weight.detach().double().pow(2).sum())
+    return {network: total**0.5 for network, total in squares.items()}
 
 
 def prior_share(
@@ -276,8 +289,10 @@ def main() -> None:
                 for name, s in share["by_network"].items()
             )
             print(f"  by network, the median (and the share above 0.5): {networks}")
-            buried = ", ".join(f"{name} {n} of {total}" for name, (n, total) in r["buried"].items())
-            print(f"  hidden units with every incoming weight within 1e-3 of 0: {buried}")
+        norms = ", ".join(f"{name} {n:.1f}" for name, n in r["weight_norms"].items())
+        print(f"  by network, the norm of the trained weight matrices: {norms}")
+        buried = ", ".join(f"{name} {n} of {total}" for name, (n, total) in r["buried"].items())
+        print(f"  hidden units with every incoming weight within 1e-3 of 0: {buried}")
 
 
 if __name__ == "__main__":

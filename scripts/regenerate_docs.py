@@ -61,6 +61,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
             *ADGM_FROZEN_BF16,
             "adgm-authors-2015-1mc-bf16",
             "adgm-authors-2015-1mc-bf16-two-layers",
+            "adgm-authors-2015-1mc-bf16-no-prior",
             "adgm-gen-1mc",
             "adgm-gen-1mc-bf16",
             "sdgm-1mc",
@@ -92,6 +93,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
             "adgm-det-1mc-bf16",
             "adgm-authors-2015-1mc-bf16",
             "adgm-authors-2015-1mc-bf16-two-layers",
+            "adgm-authors-2015-1mc-bf16-no-prior",
             "adgm-10mc-bf16-cpu",
         ),
         "--at",
@@ -149,6 +151,7 @@ README_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-fixed-order",
             "adgm-authors-2015-1mc-bf16",
             "adgm-authors-2015-1mc-bf16-two-layers",
+            "adgm-authors-2015-1mc-bf16-no-prior",
             "sdgm-authors-2016-1mc-bf16",
             "sdgm-10mc-bf16",
             "m2-10mc-bf16-cpu",
@@ -191,6 +194,18 @@ FIGURES: dict[str, list[str]] = {
         "plot",
         "curves",
         *runs("adgm-authors-2015-10mc-bf16", "adgm-authors-2015-10mc-bf16-cpu"),
+        "--reference",
+    ],
+    # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
+    # two with it (the preset), two without it; each with its last 10,000 training images.
+    "docs/figures/authors-2015-prior-depth-cpu.png": [
+        "plot",
+        "curves",
+        *runs(
+            "adgm-authors-2015-1mc-bf16",
+            "adgm-authors-2015-1mc-bf16-two-layers",
+            "adgm-authors-2015-1mc-bf16-no-prior",
+        ),
         "--reference",
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [

@@ -292,6 +292,32 @@ def test_a_run_without_the_prior_reports_no_prior_share(small_m2):
     figures = gradient_norms.gradient_norms(str(out), init=False, steps=None, seed=0)
     assert figures["prior_share"] is None
     assert figures["steps"] == gradient_norms.DEFAULT_STEPS
+    assert set(figures["buried"]) >= {"classifier", "z_encoder"}  # reported without the prior too
+    assert set(figures["weight_norms"]) >= {"classifier", "z_encoder"}
+
+
+def test_weight_norms_cover_the_trained_weight_matrices_of_each_network():
+    import math
+
+    from adgm.config import ModelConfig
+    from adgm.models import build_model
+
+    model = build_model(ModelConfig(name="adgm", hidden=(8, 6), z_dim=3, a_dim=2, x_dim=12))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.fill_(1.0 if name.endswith("weight") else 100.0)  # biases must not count
+    for param in model.a_encoder.parameters():
+        param.requires_grad_(False)  # a frozen q(a|x): no prior, no norm
+    # Every nn.Linear's weight in each top-level network but the frozen q(a|x), all set to 1.
+    expected = {
+        name: sum(m.weight.numel() for m in child.modules() if isinstance(m, torch.nn.Linear))
+        for name, child in model.named_children()
+        if name != "a_encoder"
+    }
+    expected = {name: n for name, n in expected.items() if n}
+    found = gradient_norms.weight_norms(model)
+    assert "a_encoder" not in found and "classifier" in found
+    assert found == {k: pytest.approx(math.sqrt(n)) for k, n in expected.items()}
 
 
 def test_buried_units_are_those_whose_incoming_weights_were_zeroed():

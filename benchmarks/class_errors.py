@@ -6,6 +6,9 @@ K x K confusion matrix C (C[t, p] = images of class t predicted p), and the scri
 
     error          sum of the off-diagonal of C over its total, in %
     per class      1 - C[t, t] / sum_p C[t, p] for each class t, in %
+    wrong answers  sum_{t != p} C[t, p] for each class p: the errors that answer p (a class
+                   the classifier leans to gathers them, e.g. the last class of an epoch in
+                   the authors' class-sorted order)
     confusions     the --top largest off-diagonal counts, "t->p n": the images of class t
                    predicted p, and their share of all errors
 
@@ -55,6 +58,7 @@ def class_errors(confusion: torch.Tensor, top: int) -> dict:
     return {
         "error": 100 * wrong / total,
         "per_class": [100 * float(e) for e in per_class],
+        "wrong_answers": [int(n) for n in off_diagonal.sum(0)],
         "confusions": pairs,
     }
 
@@ -77,7 +81,9 @@ def format_row(row: dict) -> str:
     )
     return (
         f"{row['run']} ({row['model']}, epoch {row['epoch']}): error {row['error']:.2f}%\n"
-        f"  per class (%): {per_class}\n  largest confusions: {confusions}"
+        f"  per class (%): {per_class}\n"
+        f"  wrong answers, by the class answered: {' '.join(map(str, row['wrong_answers']))}\n"
+        f"  largest confusions: {confusions}"
     )
 
 

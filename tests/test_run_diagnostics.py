@@ -147,6 +147,8 @@ def test_the_class_errors_are_those_of_an_explicit_tally(small_m2):
     for t in range(10):
         expected = 100 * (1 - tally[t][t] / sum(tally[t])) if sum(tally[t]) else 0.0
         assert figures["per_class"][t] == pytest.approx(expected)
+    answered = [sum(tally[t][p] for t in range(10) if t != p) for p in range(10)]
+    assert figures["wrong_answers"] == answered and sum(answered) == wrong
     pairs = sorted(
         ((tally[t][p], t, p) for t in range(10) for p in range(10) if t != p and tally[t][p]),
         reverse=True,

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Iterable
 
 import torch
 
@@ -150,13 +151,18 @@ def gradient_norms(run: str, *, init: bool, steps: int | None, seed: int) -> dic
     return figures
 
 
-def _trained_by_network(model: torch.nn.Module) -> dict[str, list[torch.Tensor]]:
-    """The trained parameters, grouped by network (the first part of their names)."""
+def _by_network(named: Iterable[tuple[str, torch.Tensor]]) -> dict[str, list[torch.Tensor]]:
+    """Tensors named after parameters, grouped by network (the first part of their names:
+    classifier, z_encoder, decoder_out, ...), in order."""
     networks: dict[str, list[torch.Tensor]] = {}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            networks.setdefault(name.split(".")[0], []).append(param)
+    for name, tensor in named:
+        networks.setdefault(name.split(".")[0], []).append(tensor)
     return networks
+
+
+def _trained_by_network(model: torch.nn.Module) -> dict[str, list[torch.Tensor]]:
+    """The trained parameters, grouped by network."""
+    return _by_network((n, p) for n, p in model.named_parameters() if p.requires_grad)
 
 
 def _grad_norms_by_network(networks: dict[str, list[torch.Tensor]]) -> dict[str, float]:
@@ -200,11 +206,10 @@ def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[i
 def weight_norms(model: torch.nn.Module) -> dict[str, float]:
     """Per network (the first part of the parameters' names), sqrt(sum ||W||^2) over the weight
     matrices the prior on the weights covers (weights_under_prior: the trained ones)."""
-    squares: dict[str, float] = {}
-    for name, weight in weights_under_prior(model).items():
-        network = name.split(".")[0]
-        squares[network] = squares.get(network, 0.0) + float(weight.detach().double().pow(2).sum())
-    return {network: total**0.5 for network, total in squares.items()}
+    return {
+        network: sum(float(w.detach().double().pow(2).sum()) for w in weights) ** 0.5
+        for network, weights in _by_network(weights_under_prior(model).items()).items()
+    }
 
 
 def prior_share(
@@ -222,11 +227,7 @@ def prior_share(
     magnitude = torch.cat([w.detach().double().flatten() for w in weights.values()]).abs()
     moved_by_prior = statistics.mean(factors) * magnitude / n
     share = moved_by_prior / (squares / steps).sqrt().clamp_min(1e-300)
-    by_network: dict[str, list[torch.Tensor]] = {}
-    start = 0
-    for name, w in weights.items():
-        by_network.setdefault(name.split(".")[0], []).append(share[start : start + w.numel()])
-        start += w.numel()
+    by_network = _by_network(zip(weights, share.split([w.numel() for w in weights.values()])))
     return {
         **_summary(share),
         "weights": share.numel(),

@@ -45,6 +45,13 @@ ADGM_FROZEN_BF16 = [
 ]
 M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
 SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
+# The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
+# two with it (the preset), two without it.
+AUTHORS_2015_1MC = [
+    "adgm-authors-2015-1mc-bf16",
+    "adgm-authors-2015-1mc-bf16-two-layers",
+    "adgm-authors-2015-1mc-bf16-no-prior",
+]
 
 
 def runs(*names: str) -> list[str]:
@@ -59,9 +66,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
         *runs(
             *M2_AND_ADGM,
             *ADGM_FROZEN_BF16,
-            "adgm-authors-2015-1mc-bf16",
-            "adgm-authors-2015-1mc-bf16-two-layers",
-            "adgm-authors-2015-1mc-bf16-no-prior",
+            *AUTHORS_2015_1MC,
             "adgm-gen-1mc",
             "adgm-gen-1mc-bf16",
             "sdgm-1mc",
@@ -91,9 +96,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
             *ADGM_BF16,
             *ADGM_FROZEN_BF16,
             "adgm-det-1mc-bf16",
-            "adgm-authors-2015-1mc-bf16",
-            "adgm-authors-2015-1mc-bf16-two-layers",
-            "adgm-authors-2015-1mc-bf16-no-prior",
+            *AUTHORS_2015_1MC,
             "adgm-10mc-bf16-cpu",
         ),
         "--at",
@@ -149,9 +152,7 @@ README_TABLES: dict[str, list[str]] = {
             "adgm-det-1mc-bf16",
             "sdgm-1mc-bf16-class-sorted",
             "sdgm-1mc-bf16-fixed-order",
-            "adgm-authors-2015-1mc-bf16",
-            "adgm-authors-2015-1mc-bf16-two-layers",
-            "adgm-authors-2015-1mc-bf16-no-prior",
+            *AUTHORS_2015_1MC,
             "sdgm-authors-2016-1mc-bf16",
             "sdgm-10mc-bf16",
             "m2-10mc-bf16-cpu",
@@ -196,16 +197,11 @@ FIGURES: dict[str, list[str]] = {
         *runs("adgm-authors-2015-10mc-bf16", "adgm-authors-2015-10mc-bf16-cpu"),
         "--reference",
     ],
-    # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
-    # two with it (the preset), two without it; each with its last 10,000 training images.
+    # AUTHORS_2015_1MC, each with its last 10,000 training images, and the log.
     "docs/figures/authors-2015-prior-depth-cpu.png": [
         "plot",
         "curves",
-        *runs(
-            "adgm-authors-2015-1mc-bf16",
-            "adgm-authors-2015-1mc-bf16-two-layers",
-            "adgm-authors-2015-1mc-bf16-no-prior",
-        ),
+        *runs(*AUTHORS_2015_1MC),
         "--reference",
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [

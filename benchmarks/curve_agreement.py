@@ -59,14 +59,20 @@ def _print_pair(labels: list[str], runs: list[list[dict]], a: dict) -> None:
     _print_curves(labels, runs)
     print(
         f"\nepochs {a['first_epoch']}-{a['last_epoch']} ({a['epochs']} evaluations): "
-        f"difference {a['bias']:+.2f} ± {a['bias_se']:.2f} points (mean ± s.e.; "
-        f"± {a['bias_se_correlated']:.2f} allowing for the correlation of successive "
-        f"differences, r = {a['autocorrelation']:.2f}), "
-        f"spread {a['spread']:.2f}, mean |difference| {a['mean_abs']:.2f}; noise of one "
-        f"evaluation {a['noise']:.2f} points, so noise alone gives a spread of about "
-        f"{2**0.5 * a['noise']:.2f}"
+        f"difference {_mean_difference(a)}, spread {a['spread']:.2f}, "
+        f"mean |difference| {a['mean_abs']:.2f}; noise of one evaluation {a['noise']:.2f} "
+        f"points, so noise alone gives a spread of about {2**0.5 * a['noise']:.2f}"
     )
     _print_loss_agreement(runs)
+
+
+def _mean_difference(a: dict) -> str:
+    """The mean difference of curve_agreement or band_agreement with both standard errors."""
+    return (
+        f"{a['bias']:+.2f} ± {a['bias_se']:.2f} points (mean ± s.e.; "
+        f"± {a['bias_se_correlated']:.2f} allowing for the correlation of successive "
+        f"differences, r = {a['autocorrelation']:.2f})"
+    )
 
 
 def _print_loss_agreement(runs: list[list[dict]]) -> None:
@@ -98,11 +104,9 @@ def _print_band(labels: list[str], runs: list[list[dict]], band: dict) -> None:
     print(f"\nreference runs: {'; '.join(labels[:-1])}")
     print(
         f"epochs {band['first_epoch']}-{band['last_epoch']} ({band['epochs']} evaluations): "
-        f"difference from their mean {band['bias']:+.2f} ± {band['bias_se']:.2f} points "
-        f"(mean ± s.e.; ± {band['bias_se_correlated']:.2f} allowing for the correlation of "
-        f"successive differences, r = {band['autocorrelation']:.2f}); their own spread "
-        f"(sd across runs) {band['seed_sd']:.2f} points on "
-        f"average; above the highest at {band['above']}, below the lowest at {band['below']}"
+        f"difference from their mean {_mean_difference(band)}; their own spread (sd across "
+        f"runs) {band['seed_sd']:.2f} points on average; above the highest at {band['above']}, "
+        f"below the lowest at {band['below']}"
     )
     losses = [{r["epoch"]: r["J"] for r in rows} for rows in runs[:-1]]
     shared = sorted(set.intersection(*(set(j) for j in losses)))

@@ -96,22 +96,32 @@ def _config(name: str, args: argparse.Namespace) -> RunConfig:
 
 
 def _train(config: RunConfig, folder: Path, data, stop_at: tuple[int, int] | None = None) -> None:
+    """Train a run in folder; with stop_at (epoch, step), stop it there as the first Ctrl-C does.
+
+    A stop this function did not ask for (a real Ctrl-C or SIGTERM, e.g. from `timeout`) leaves
+    the run short of its steps, so that any comparison after it would report a difference that
+    is not the device's: it ends the script with a one-line message instead."""
     trainer = Trainer(config, folder, data)
     trainer.start()
+    asked = False
     if stop_at is not None:
         step_once = trainer.loop.step_once
 
         def step_then_stop(*args, **kwargs):  # as the first Ctrl-C does
+            nonlocal asked
             terms = step_once(*args, **kwargs)
             if (trainer.epoch, trainer.step + 1) == stop_at:
-                trainer.stop_requested = True
+                trainer.stop_requested = asked = True
             return terms
 
         trainer.loop.step_once = step_then_stop
     try:
         trainer.fit(log=lambda _: None)
-    except TrainingInterrupted:
-        pass
+    except TrainingInterrupted as stop:
+        if not asked:
+            raise SystemExit(
+                f"resume_check: {config.model.name}: stopped by a signal ({stop}); no verdict"
+            ) from None
 
 
 def _same(first: Path, second: Path) -> str:

@@ -1,5 +1,5 @@
 """benchmarks/gradient_norms.py, training_error.py, against_log.py and class_errors.py against
-independent computations."""
+independent computations; resume_check.py's verdicts."""
 
 from __future__ import annotations
 
@@ -355,3 +355,40 @@ def test_the_unsure_share_keeps_what_rounds_away_in_p_max():
     assert found["above_1e-5"] == pytest.approx(1 / 3)
     found = gradient_norms.unsure_share(Classifier(), torch.zeros(1, 4))
     assert found["median"] == pytest.approx(1e-9, rel=1e-6)
+
+
+def test_resume_check_gives_no_verdict_when_a_signal_stops_a_run(tmp_path, monkeypatch):
+    """A run the script did not ask to stop (a real SIGTERM, e.g. from `timeout`) ends the script
+    with one line, instead of a comparison of a short run that would read as a difference."""
+    from tests.test_train import tiny_run
+
+    resume_check = benchmark("resume_check")
+    config, data = tiny_run(epochs=2)
+    original_start = resume_check.Trainer.start
+
+    def start_then_signal(trainer):  # as if SIGTERM arrived during the first step
+        original_start(trainer)
+        trainer.stop_requested = True
+
+    monkeypatch.setattr(resume_check.Trainer, "start", start_then_signal)
+    with pytest.raises(SystemExit, match=r"adgm: stopped by a signal .*; no verdict"):
+        resume_check._train(config, tmp_path / "straight", data)
+
+
+def test_resume_check_finds_equal_runs_equal_and_a_short_run_different(tmp_path):
+    """Its own stop is not an error, and the comparison tells a resumed run (equal, on a CPU)
+    from one stopped short (different)."""
+    from tests.test_train import tiny_run
+
+    resume_check = benchmark("resume_check")
+    config, data = tiny_run(epochs=2)
+    resume_check._train(config, tmp_path / "straight", data)
+    resume_check._train(config, tmp_path / "stopped", data, stop_at=(1, 2))
+    short = resume_check._same(tmp_path / "straight", tmp_path / "stopped")
+    assert short.startswith("WEIGHTS DIFFER")
+    resumed = resume_check.Trainer(config, tmp_path / "stopped", data)
+    resumed.resume()
+    resumed.fit(log=lambda _: None)
+    assert resume_check._same(tmp_path / "straight", tmp_path / "stopped") == (
+        "weights equal, metrics equal"
+    )

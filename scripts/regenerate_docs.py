@@ -45,6 +45,10 @@ ADGM_FROZEN_BF16 = [
 ]
 M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
 SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
+# The same three seeds at 10 MC (GPU runs).
+SDGM_10MC_SEEDS = ["sdgm-10mc-bf16", "sdgm-10mc-bf16-seed1", "sdgm-10mc-bf16-seed2"]
+# The paper's ADGM at 10 MC: eq. 9's classification term (CPU), the mean of logs (CPU, GPU).
+ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf16-mean-log"]
 # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
 # two with it (the preset), two without it.
 AUTHORS_2015_1MC = [
@@ -75,8 +79,8 @@ RESULTS_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-fixed-order",
             "sdgm-authors-2016-1mc-bf16",
             "m2-10mc-bf16-cpu",
-            "adgm-10mc-bf16-cpu",
-            "sdgm-10mc-bf16",
+            *ADGM_10MC,
+            *SDGM_10MC_SEEDS,
             "adgm-authors-2015-10mc-bf16",
         ),
         "--at",
@@ -97,7 +101,8 @@ RESULTS_TABLES: dict[str, list[str]] = {
             *ADGM_FROZEN_BF16,
             "adgm-det-1mc-bf16",
             *AUTHORS_2015_1MC,
-            "adgm-10mc-bf16-cpu",
+            *ADGM_10MC,
+            *SDGM_10MC_SEEDS,
         ),
         "--at",
         *"100 300".split(),
@@ -154,9 +159,9 @@ README_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-fixed-order",
             *AUTHORS_2015_1MC,
             "sdgm-authors-2016-1mc-bf16",
-            "sdgm-10mc-bf16",
+            *SDGM_10MC_SEEDS,
             "m2-10mc-bf16-cpu",
-            "adgm-10mc-bf16-cpu",
+            *ADGM_10MC,
             "adgm-authors-2015-10mc-bf16",
         ),
         "--at",
@@ -202,6 +207,16 @@ FIGURES: dict[str, list[str]] = {
         "plot",
         "curves",
         *runs(*AUTHORS_2015_1MC),
+        "--reference",
+    ],
+    # 1 MC against 10 MC: the SDGM's three seeds each way (mean and range), the paper's ADGM at
+    # 10 MC past epoch 100 (the GPU's mean-log run) beside its 1 MC run and M2 (seed 0).
+    "docs/figures/mc-samples-seeds.png": [
+        "plot",
+        "curves",
+        *runs(*SDGM_SEEDS, *SDGM_10MC_SEEDS, "m2-1mc-bf16", "adgm-1mc-bf16"),
+        "docs/runs/adgm-10mc-bf16-mean-log",
+        "--group-seeds",
         "--reference",
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [

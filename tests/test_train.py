@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from adgm.checkpoint import FOLDER, POINTER, load_checkpoint, load_latest_checkpoint
 from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from adgm.data import Dataset, split_semi_supervised
+from adgm.devices import deterministic_kernels
 from adgm.errors import AdgmError
 from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, learning_rate, read_metrics
@@ -539,3 +541,71 @@ def test_grey_test_inputs_change_nothing_for_gaussian_data_so_the_likelihood_is_
     trainer.start()
     trainer.fit(log=lambda _: None)
     assert np.isfinite(read_metrics(tmp_path)[-1]["test_log_likelihood"])
+
+
+def test_deterministic_runs_the_steps_with_deterministic_kernels_then_restores(
+    tmp_path, monkeypatch
+):
+    """--deterministic: every step under torch's deterministic algorithms, with cuBLAS's fixed
+    workspace; the caller's settings as they were afterwards; without it, neither."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    assert not torch.are_deterministic_algorithms_enabled()
+    for wanted in (True, False):
+        config, data = tiny_run(epochs=1, deterministic=wanted)
+        trainer = Trainer(config, tmp_path / str(wanted), data)
+        trainer.start()
+        seen = []
+        original_step = trainer.loop.step_once
+
+        def step_and_look(*args, original_step=original_step, seen=seen, **kwargs):
+            seen.append(
+                (
+                    torch.are_deterministic_algorithms_enabled(),
+                    os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+                )
+            )
+            return original_step(*args, **kwargs)
+
+        trainer.loop.step_once = step_and_look
+        trainer.fit(log=lambda _: None)
+        expected = (True, ":4096:8") if wanted else (False, None)
+        assert seen and set(seen) == {expected}
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+
+
+def test_deterministic_kernels_keep_a_callers_own_settings(monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    torch.use_deterministic_algorithms(True)
+    try:
+        with deterministic_kernels(True):
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_a_run_may_resume_with_or_without_deterministic_kernels(tmp_path):
+    """How to compute, not what: switching --deterministic on resume is allowed, and on a CPU
+    (repeatable either way) the resumed run equals the uninterrupted one."""
+    config, data = tiny_run(epochs=2)
+    straight = Trainer(config, tmp_path / "straight", data)
+    straight.start()
+    straight.fit(log=lambda _: None)
+    first = Trainer(
+        dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1)),
+        tmp_path / "switched",
+        data,
+    )
+    first.start()
+    first.fit(log=lambda _: None)
+    switched = dataclasses.replace(
+        config, train=dataclasses.replace(config.train, deterministic=True)
+    )
+    resumed = Trainer(switched, tmp_path / "switched", data)
+    resumed.resume()
+    resumed.fit(log=lambda _: None)
+    assert comparable(read_metrics(tmp_path / "switched")) == comparable(
+        read_metrics(tmp_path / "straight")
+    )

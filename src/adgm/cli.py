@@ -303,22 +303,23 @@ def _graphs_where_they_run(config: RunConfig, args: argparse.Namespace) -> RunCo
 
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
-    """On --resume, only --epochs, --device, --cuda-graphs and --checkpoint-every-minutes may
-    differ (how and where to compute, not what)."""
+    """On --resume, only --epochs, --device, --cuda-graphs, --deterministic and
+    --checkpoint-every-minutes may differ (how and where to compute, not what)."""
     if args.preset is not None:
         raise AdgmError("--resume keeps the run's settings; --preset cannot be given with it")
     allowed = {
         "train.epochs",
         "train.device",
         "train.cuda_graphs",
+        "train.deterministic",
         "train.checkpoint_every_minutes",
     }
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
         flags = ", ".join(flag_name(k.split(".", 1)[1]) for k in changed)
         raise AdgmError(
-            f"--resume keeps the run's settings; only --epochs, --device, --cuda-graphs and "
-            f"--checkpoint-every-minutes may be given (got {flags})"
+            f"--resume keeps the run's settings; only --epochs, --device, --cuda-graphs, "
+            f"--deterministic and --checkpoint-every-minutes may be given (got {flags})"
         )
     return args
 

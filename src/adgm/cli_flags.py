@@ -100,6 +100,8 @@ HELP = {
     "device": "cpu, cuda or cuda:N",
     "cuda_graphs": "on a CUDA device, record one training step as a CUDA graph and replay it "
     "(fewer kernel launches by the host; the same maths, not bitwise the same numbers)",
+    "deterministic": "use torch's deterministic kernels only, so that a run on a GPU repeats "
+    "bitwise and resumes exactly (as a CPU run always does); GPU steps may be slower",
 }
 CHOICES = {
     "name": MODEL_NAMES,

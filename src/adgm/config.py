@@ -139,6 +139,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     cuda_graphs: bool = False  # replay each step as a recorded CUDA graph (one process, CUDA)
+    deterministic: bool = False  # torch's deterministic kernels only (repeatable GPU runs)
 
     def validate(self) -> None:
         for name in (

@@ -21,6 +21,7 @@ from adgm.checkpoint import FOLDER, load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.cpu import denormals_flushed
 from adgm.data import SemiSupervisedData
+from adgm.devices import deterministic_kernels
 from adgm.errors import AdgmError
 from adgm.machine import describe_machine
 from adgm.models import build_model
@@ -121,8 +122,8 @@ class Trainer:
         if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
-                "resume with the run's own settings (only --epochs, --device, --cuda-graphs "
-                "and --checkpoint-every-minutes may change)"
+                "resume with the run's own settings (only --epochs, --device, --cuda-graphs, "
+                "--deterministic and --checkpoint-every-minutes may change)"
             )
         try:
             self.loop.load_state_dict(state)
@@ -181,7 +182,11 @@ class Trainer:
         TrainingInterrupted; a second one abandons the step at once (KeyboardInterrupt).
         """
         try:
-            with _stop_on_first_interrupt(self), denormals_flushed():
+            with (
+                _stop_on_first_interrupt(self),
+                denormals_flushed(),
+                deterministic_kernels(self.config.train.deterministic),
+            ):
                 return self._fit(log)
         finally:
             self.release_lock()
@@ -300,7 +305,7 @@ def format_row(row: dict[str, float], epochs: int) -> str:
 
 
 # How and where to compute, not the run's maths:
-RESUME_MAY_CHANGE = ("epochs", "device", "cuda_graphs", "checkpoint_every_minutes")
+RESUME_MAY_CHANGE = ("epochs", "device", "cuda_graphs", "deterministic", "checkpoint_every_minutes")
 
 
 def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:

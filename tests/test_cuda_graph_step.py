@@ -198,3 +198,14 @@ def test_the_loss_and_its_gradients_need_no_value_from_the_device(model_name, au
     terms = objective(x_l, torch.empty(6, dtype=torch.long, device="meta"), x_u)
     terms.loss.backward()
     assert terms.loss.device.type == "meta"
+
+
+def test_a_step_returns_its_terms_without_their_autograd_graph():
+    """A returned loss that kept its graph would keep the step's nodes, the parameters' gradient
+    accumulators among them, alive into the next step (on a GPU with CUDA graphs each warm-up
+    step has a stream of its own, and torch warns at every backward that meets a stale one)."""
+    optimisation = tiny_optimisation()
+    x_l, y_l, x_u = next(batches(1))
+    terms = optimisation(x_l, y_l, x_u, number=1)
+    assert all(term.grad_fn is None and not term.requires_grad for term in terms)
+    assert torch.isfinite(torch.stack(list(terms))).all()

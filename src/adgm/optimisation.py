@@ -25,6 +25,7 @@ from adgm.cuda_graph_step import CudaGraphStep
 from adgm.distributed import ObjectiveModule, ProcessGroup, data_parallel
 from adgm.errors import AdgmError
 from adgm.models.base import GenerativeClassifier
+from adgm.objectives import Objective
 from adgm.update import ClippedAdamUpdate
 
 
@@ -112,13 +113,19 @@ class OptimisationStep:
         return self._step(x_l, y_l, x_u, number)
 
     def _step(self, x_l, y_l, x_u, number: int | torch.Tensor):
-        """The step itself, eager or being recorded: no host sync, state updated in place."""
+        """The step itself, eager or being recorded: no host sync, state updated in place.
+
+        Returns the terms detached: a returned loss with its autograd graph would keep that
+        step's nodes alive into the next step (the caller holds it while the next one runs),
+        among them the parameters' gradient accumulators, which remember the CUDA stream they
+        were made on; with CUDA graphs each eager warm-up step runs on a stream of its own, and
+        torch then warns of the mismatch at every backward that meets a stale one."""
         with self.autocast():
             terms = self.loss_module(x_l, y_l, x_u)  # DDP averages the gradients over ranks
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         self.update.step(terms.loss, number)
-        return terms
+        return Objective(*(term.detach() for term in terms))
 
     def autocast(self):
         """The context of the training step's forward pass (diagnostics that recompute the loss

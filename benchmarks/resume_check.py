@@ -31,7 +31,7 @@ import torch
 from adgm.checkpoint import load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.data import load_data
-from adgm.devices import resolve_device
+from adgm.devices import CUBLAS_WORKSPACE, resolve_device
 from adgm.errors import AdgmError
 from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, read_metrics
@@ -53,7 +53,7 @@ def main() -> None:
     except AdgmError as error:
         raise SystemExit(f"resume_check: {error}") from None
     if args.deterministic:  # before the first CUDA call
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        os.environ.setdefault(*CUBLAS_WORKSPACE)  # as adgm train --deterministic
         torch.use_deterministic_algorithms(True)
     for name in args.models:
         config = _config(name, args)

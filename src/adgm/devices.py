@@ -42,8 +42,8 @@ CUBLAS_WORKSPACE = ("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 def deterministic_kernels(enabled: bool):
     """Inside the block, with enabled, torch runs deterministic kernels only.
 
-    On a GPU several of torch's kernels add in an order that changes from run to run (atomic
-    additions), so two runs of one command part after a few steps; measured on an H200
+    On a GPU some of torch's kernels may add in an order that changes from run to run (atomic
+    additions, for instance), so two runs of one command part after a few steps; measured on an H200
     (docs/speed.md): the SDGM's weights 6-8e-3 apart after 60 steps, and with deterministic
     kernels bitwise equal, a resumed run included. A CPU run is repeatable either way.
     ``torch.use_deterministic_algorithms(True)``, and ``CUBLAS_WORKSPACE_CONFIG`` set to a fixed

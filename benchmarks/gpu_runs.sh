@@ -13,6 +13,8 @@
 #      a checkpoint at the step it reached. A run folder already in RUNS (sent there with its
 #      checkpoint) is resumed. Beside them, the exact-resume check on the device
 #      (benchmarks/resume_check.py, short), with torch's own kernels and then deterministic ones.
+# CHECKS=0 leaves out 1, 2 and the resume check (about a minute on an H200) and trains at once,
+# with --cuda-graphs unless GRAPHS=0: for a second call on a machine the checks passed on.
 # Writes to $OUT: gpu-runs.log, benchmarks.jsonl (the two benchmarks' rows), runs.tar.gz (every
 # run folder without its checkpoints: config.json, command.txt, metrics.jsonl, starts.jsonl; and
 # RUNS/NAME.log) and the latest checkpoint of the queue's first run in 15 MB parts
@@ -40,6 +42,7 @@ queue=${QUEUE:-docs/runs/queue-gpu.txt}
 parallel=${PARALLEL:-4}
 graphs=${GRAPHS:-1}
 step_times=${STEP_TIMES:-0}
+checks=${CHECKS:-1}
 out=${OUT:-gpu-runs}
 runs=${RUNS:-.gpuruns}
 mkdir -p "$out" "$runs"
@@ -57,37 +60,38 @@ extra="--device $device"
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
   nproc
 
-  echo "== smoke runs"
-  smoke() {  # smoke NAME [FLAGS]: 20 steps of a 10 MC ADGM; its last lines, or 30 on failure
-    if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
-      --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" "${@:2}" \
-      --out "$scratch/$1" > "$scratch/$1.log" 2>&1 && ! grep -q "capture failed" "$scratch/$1.log"; then
-      tail -n 2 "$scratch/$1.log"
-    else
-      tail -n 30 "$scratch/$1.log"
-      return 1
+  if [ "$checks" = 1 ]; then
+    echo "== smoke runs"
+    smoke() {  # smoke NAME [FLAGS]: 20 steps of a 10 MC ADGM; its last lines, or 30 on failure
+      if timeout 120 python3 -m adgm.cli train --model adgm --mc-samples 10 --precision bf16 \
+        --epochs 1 --max-steps-per-epoch 20 --test-subset 500 --device "$device" "${@:2}" \
+        --out "$scratch/$1" > "$scratch/$1.log" 2>&1 && ! grep -q "capture failed" "$scratch/$1.log"; then
+        tail -n 2 "$scratch/$1.log"
+      else
+        tail -n 30 "$scratch/$1.log"
+        return 1
+      fi
+    }
+    if ! smoke smoke; then
+      echo "smoke run failed: stopping"
+      exit 1
     fi
-  }
-  if ! smoke smoke; then
-    echo "smoke run failed: stopping"
-    exit 1
-  fi
-  graphs_ok=0
-  if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
-    if smoke smoke-graphs --cuda-graphs; then
-      graphs_ok=1
-    else
-      echo "the smoke run with --cuda-graphs failed"
+    graphs_ok=0
+    if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
+      if smoke smoke-graphs --cuda-graphs; then
+        graphs_ok=1
+      else
+        echo "the smoke run with --cuda-graphs failed"
+      fi
     fi
-  fi
 
-  echo "== CUDA graphs against eager steps (alone on the device)"
-  if [ -n "$steps" ]; then check=(--steps 20 --cases adgm:1); else check=(); fi
-  timeout 150 python3 benchmarks/cuda_graph_check.py --device "$device" "${check[@]}" --json \
-    | tee "$out/benchmarks.jsonl"
-  # The queue replays graphs only if every check passed: fresh noise at each replay, no failed
-  # capture, and replayed steps that track eager ones over their first 10 steps (same seeds).
-  if [ "$graphs_ok" = 1 ] && python3 - "$out/benchmarks.jsonl" <<'PY'
+    echo "== CUDA graphs against eager steps (alone on the device)"
+    if [ -n "$steps" ]; then check=(--steps 20 --cases adgm:1); else check=(); fi
+    timeout 150 python3 benchmarks/cuda_graph_check.py --device "$device" "${check[@]}" --json \
+      | tee "$out/benchmarks.jsonl"
+    # The queue replays graphs only if every check passed: fresh noise at each replay, no failed
+    # capture, and replayed steps that track eager ones over their first 10 steps (same seeds).
+    if [ "$graphs_ok" = 1 ] && python3 - "$out/benchmarks.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 checks = [r for r in rows if "check" in r]
@@ -97,11 +101,18 @@ good = bool(checks) and all(r["ok"] for r in checks) and bool(cases) and all(
 )
 sys.exit(0 if good else 1)
 PY
-  then
-    extra="$extra --cuda-graphs"
-    echo "the queue trains with --cuda-graphs"
-  else
-    echo "the queue trains without CUDA graphs"
+    then
+      extra="$extra --cuda-graphs"
+      echo "the queue trains with --cuda-graphs"
+    else
+      echo "the queue trains without CUDA graphs"
+    fi
+  else  # CHECKS=0: measured already (an earlier call on the same machine); train at once
+    echo "== checks left out (CHECKS=0)"
+    if [ "$graphs" = 1 ] && [ "$device" != cpu ]; then
+      extra="$extra --cuda-graphs"
+      echo "the queue trains with --cuda-graphs"
+    fi
   fi
   if [ "$step_times" = 1 ]; then
     if [ -n "$steps" ]; then timing=(--warmup 1 --repeats 2); else timing=(); fi
@@ -118,10 +129,12 @@ PY
     --runs-dir "$runs" --parallel "$parallel" &
   queue_pid=$!
   if [ -n "$steps" ]; then short=(--steps "$steps" --stop-step 2 --test-subset 500); else short=(--steps 30 --stop-step 11); fi
-  for kernels in "" --deterministic; do  # are the device's run-to-run differences torch's kernels?
-    timeout $(((left - 10) / 2)) python3 benchmarks/resume_check.py --device "$device" \
-      --precision bf16 "${short[@]}" $kernels || echo "resume check exited with status $?"
-  done
+  if [ "$checks" = 1 ]; then
+    for kernels in "" --deterministic; do  # are the device's run-to-run differences torch's kernels?
+      timeout $(((left - 10) / 2)) python3 benchmarks/resume_check.py --device "$device" \
+        --precision bf16 "${short[@]}" $kernels || echo "resume check exited with status $?"
+    done
+  fi
   wait "$queue_pid"
   echo "queue exited with status $?"
 

@@ -102,7 +102,7 @@ def gradient_norms(run: str, *, init: bool, steps: int | None, seed: int) -> dic
     )
     max_norm = train.clip_grad_norm or float("inf")
     max_value = train.clip_grad_value or float("inf")
-    prior_weights = weights_under_prior(model) if train.weight_prior else {}
+    prior_weights = weights_under_prior(model, train.weight_prior_on) if train.weight_prior else {}
     networks = _trained_by_network(model)
     norms, beyond, factors, bound_norms, unlabelled = [], [], [], [], []
     squares = None  # with the prior: sum_t c_t^2 g_t^2 of its weights, element by element
@@ -204,8 +204,8 @@ def buried_units(model: torch.nn.Module, tol: float = 1e-3) -> dict[str, tuple[i
 
 
 def weight_norms(model: torch.nn.Module) -> dict[str, float]:
-    """Per network (the first part of the parameters' names), sqrt(sum ||W||^2) over the weight
-    matrices the prior on the weights covers (weights_under_prior: the trained ones)."""
+    """Per network (the first part of the parameters' names), sqrt(sum ||W||^2) over its trained
+    weight matrices (weights_under_prior over every network, whatever the run's prior covered)."""
     return {
         network: sum(float(w.detach().double().pow(2).sum()) for w in weights) ** 0.5
         for network, weights in _by_network(weights_under_prior(model).items()).items()

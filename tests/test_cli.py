@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from adgm.cli import main
+from adgm.plots import run_label
 
 SMALL = [
     "--subset",
@@ -92,6 +93,20 @@ def test_wrong_md5_is_one_line(mnist_dir, tmp_path):
     assert "md5" in one_line_error(result)
 
 
+def test_a_prior_on_a_network_the_model_lacks_is_one_line_and_leaves_no_run(
+    mnist_dir, tmp_path, capsys
+):
+    out = tmp_path / "r"
+    args = ["train", *SMALL, "--model", "m2", "--weight-prior", "--weight-prior-on", "q-y,p-a"]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "adgm: error: --weight-prior-on p-a: this model has no trained p-a network "
+        "(it has q-y, q-z, p-x)"
+    )
+    assert not out.exists()
+
+
 def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys):
     assert main(["train", "--n-labels", "15", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
@@ -104,6 +119,7 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
         (["train", "--epochs", "0"], "epochs must be positive"),
         (["train", "--device", "cuda:0"], "CUDA"),
         (["train", "--cuda-graphs"], "--cuda-graphs needs a CUDA device (--device cuda)"),
+        (["train", "--weight-prior-on", "q-y"], "--weight-prior-on needs --weight-prior"),
         (["evaluate", "/nonexistent/run"], "not a run folder"),
         (["train", "--resume"], "runs/adgm is not a run folder (no config.json)"),
         (["train", "--resume", "--model", "sdgm"], "runs/sdgm is not a run folder"),
@@ -257,6 +273,9 @@ def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it
     mixed = config("--preset", "authors-2015", "--alpha", "600", "--train-auxiliary")
     assert mixed.train.alpha == 600.0 and mixed.train.train_auxiliary
     assert mixed.data.unlabelled_order == "class-sorted" and mixed.train.weight_prior
+    one_network = config("--preset", "authors-2015", "--weight-prior-on", "q-y")
+    assert one_network.train.weight_prior and one_network.train.weight_prior_on == "q-y"
+    assert "weight prior on q-y" in run_label(one_network)
 
 
 def test_a_run_from_the_authors_preset_trains_and_resume_refuses_a_preset(

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adgm.config import ModelConfig, TrainConfig
+from adgm.config import MODEL_NAMES, WEIGHT_PRIOR_NETWORKS, ModelConfig, TrainConfig
 from adgm.distributed import ObjectiveModule, ProcessGroup
 from adgm.errors import AdgmError
 from adgm.models import build_model
-from adgm.objectives import objective
+from adgm.objectives import PRIOR_NETWORKS, _networks_of, objective, weights_under_prior
 from adgm.optimisation import OptimisationStep
 from tests.conftest import TINY, binary_batch, tiny_model
 from tests.test_objectives import explicit_q_y_logits
@@ -161,3 +161,62 @@ def test_auto_init_is_the_papers_for_its_models_and_the_later_codes_for_the_othe
 def test_bad_option_values_are_clear_errors(config, message):
     with pytest.raises(AdgmError, match=message):
         config().validate()
+
+
+def test_the_prior_networks_are_the_configs_and_cover_every_weight_matrix():
+    """Each model's trained weight matrices fall in exactly one network of --weight-prior-on."""
+    assert tuple(PRIOR_NETWORKS) == WEIGHT_PRIOR_NETWORKS
+    for name in MODEL_NAMES:
+        model = tiny_model(name)
+        everything = weights_under_prior(model)
+        parts = [weights_under_prior(model, n) for n in _networks_of(everything)]
+        assert sorted(k for part in parts for k in part) == sorted(everything)
+
+
+def test_weight_prior_on_some_networks_adds_only_their_squared_weights():
+    model = tiny_model("sdgm")
+    x_l, x_u, y = binary_batch(5), binary_batch(4, seed=2), torch.tensor([0, 1, 2, 1, 0])
+    options = dict(alpha=2.0, n_samples=1, analytic_kl=True, weight_prior_scale=1 / 600)
+    torch.manual_seed(1)
+    everywhere = ObjectiveModule(model, **options)(x_l, y, x_u)
+    torch.manual_seed(1)
+    some = ObjectiveModule(model, weight_prior_on="q-y,p-x", **options)(x_l, y, x_u)
+    named = ("classifier", "classifier_out", "decoder", "decoder_out")  # q(y|a,x) and p(x|...)
+    squared = {
+        under: sum(
+            float((p.detach() ** 2).sum())
+            for n, p in model.named_parameters()
+            if n.endswith(".weight") and (n.split(".")[0] in named) == under
+        )
+        for under in (True, False)
+    }
+    assert squared[True] > 0 and squared[False] > 0
+    torch.testing.assert_close(
+        everywhere.loss - some.loss, torch.tensor(squared[False] / 1200).double()
+    )
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        (dict(weight_prior=True, weight_prior_on="q-x"), "comma-separated list of q-y, q-z"),
+        (dict(weight_prior=True, weight_prior_on="q-y,q-y"), "without repeats"),
+        (dict(weight_prior_on="q-y"), "--weight-prior-on needs --weight-prior"),
+    ],
+)
+def test_bad_weight_prior_networks_are_clear_errors(train, message):
+    with pytest.raises(AdgmError, match=message):
+        TrainConfig(**train).validate()
+
+
+def test_a_network_the_model_lacks_is_named_when_the_step_is_built():
+    model = tiny_model("m2")
+    with pytest.raises(AdgmError, match=r"--weight-prior-on p-a: this model has no trained p-a"):
+        ObjectiveModule(
+            model,
+            alpha=1.0,
+            n_samples=1,
+            analytic_kl=True,
+            weight_prior_scale=0.1,
+            weight_prior_on="q-y,p-a",
+        )

@@ -69,6 +69,8 @@ HELP = {
     "(densities, sums, parameters and gradients in fp32); evaluation stays fp32",
     "weight_prior": "add a N(0, I) prior on the weight matrices trained, divided by the number "
     "of unlabelled points, to the loss (the authors' code)",
+    "weight_prior_on": "with --weight-prior, the networks under it: all, or a comma-separated "
+    "list of q-y (the classifier), q-z, q-a, p-x, p-a (p(a|...) of adgm-gen and the SDGM)",
     "label_weights": "weights of the labels in U's sum over y: per-sample: q(y|a_i,x) for each "
     "sample a_i (eq. 11); sample-mean: (1/S) sum_i q(y|a_i,x) (the authors' code); equal for "
     "1 MC sample",

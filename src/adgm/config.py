@@ -20,6 +20,8 @@ GAUSSIAN_INITS = ("auto", "glorot", "small")
 UNLABELLED_ORDERS = ("shuffled", "class-sorted", "fixed")
 TEST_INPUTS = ("binary", "grey")
 PRECISIONS = ("fp32", "bf16")
+# --weight-prior-on: q(y|a,x), q(z|...), q(a|x), p(x|...), p(a|...) (adgm.objectives.PRIOR_NETWORKS)
+WEIGHT_PRIOR_NETWORKS = ("q-y", "q-z", "q-a", "p-x", "p-a")
 MODEL_TITLES = {
     "adgm": "ADGM",
     "adgm-det": "ADGM, deterministic a",
@@ -117,6 +119,7 @@ class TrainConfig:
     label_weights: str = "per-sample"  # U weighs y by q(y|a_i,x) (eq. 11); "sample-mean": by
     # (1/S) sum_i q(y|a_i,x), as the authors' code
     weight_prior: bool = False  # N(0, I) prior on the weight matrices, / N (the authors' code)
+    weight_prior_on: str = "all"  # the networks under it: all, or e.g. "q-y" or "q-z,p-x"
     precision: str = "fp32"  # "bf16": training steps under autocast (matrix products in bf16)
     lr: float = 3e-4
     beta1: float = 0.9
@@ -172,6 +175,17 @@ class TrainConfig:
             _positive("max_steps_per_epoch", self.max_steps_per_epoch)
         if self.rollbacks < 0:
             raise AdgmError(f"rollbacks must be >= 0, got {self.rollbacks}")
+        if self.weight_prior_on != "all":
+            networks = self.weight_prior_on.split(",")
+            unknown = [n for n in networks if n not in WEIGHT_PRIOR_NETWORKS]
+            if unknown or len(set(networks)) < len(networks):
+                raise AdgmError(
+                    f"weight_prior_on must be all or a comma-separated list of "
+                    f"{', '.join(WEIGHT_PRIOR_NETWORKS)} without repeats, got "
+                    f"{self.weight_prior_on!r}"
+                )
+            if not self.weight_prior:
+                raise AdgmError("--weight-prior-on needs --weight-prior (or a preset that sets it)")
         if self.cuda_graphs and not self.device.startswith("cuda"):
             raise AdgmError(
                 f"--cuda-graphs needs a CUDA device (--device cuda); this run trains on "

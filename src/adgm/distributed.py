@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from adgm.models.base import GenerativeClassifier
-from adgm.objectives import Objective, objective, weight_prior_penalty
+from adgm.objectives import Objective, objective, weight_prior_penalty, weights_under_prior
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class ObjectiveModule(nn.Module):
 
     forward(x_l (B_l, D), y_l (B_l,), x_u (B_u, D)) -> Objective (see adgm.objectives); with
     weight_prior_scale s > 0 the loss also has s/2 sum_W ||W||^2 (a N(0, I) prior on the weight
-    matrices trained, s = 1/N as the authors' code).
+    matrices trained, s = 1/N as the authors' code; of the networks weight_prior_on names, or
+    all: adgm.objectives.weights_under_prior).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class ObjectiveModule(nn.Module):
         classification_term: str = "log-mean",
         label_weights: str = "per-sample",
         weight_prior_scale: float = 0.0,
+        weight_prior_on: str = "all",
     ):
         super().__init__()
         self.model = model
@@ -94,6 +96,9 @@ class ObjectiveModule(nn.Module):
         self.classification_term = classification_term
         self.label_weights = label_weights
         self.weight_prior_scale = weight_prior_scale  # 1 / N with the weight prior, else 0
+        self.weight_prior_on = weight_prior_on
+        if weight_prior_scale:  # a network the model lacks is an error now, not at the first step
+            weights_under_prior(model, weight_prior_on)
 
     def forward(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> Objective:
         terms = self.bound(x_l, y_l, x_u)
@@ -117,7 +122,7 @@ class ObjectiveModule(nn.Module):
 
     def prior_penalty(self) -> torch.Tensor:
         """s/2 sum_W ||W||^2, a scalar (s = weight_prior_scale)."""
-        return self.weight_prior_scale * weight_prior_penalty(self.model)
+        return self.weight_prior_scale * weight_prior_penalty(self.model, self.weight_prior_on)
 
 
 def data_parallel(module: nn.Module, group: ProcessGroup, device: torch.device) -> nn.Module:

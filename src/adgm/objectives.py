@@ -45,6 +45,7 @@ from adgm.distributions import (
     log_standard_normal,
     log_uniform_categorical,
 )
+from adgm.errors import AdgmError
 from adgm.generative_auxiliary_bounds import PairElbos, pair_elbos
 from adgm.models.base import Auxiliary, GenerativeClassifier
 from adgm.nn import GaussianLayer
@@ -272,25 +273,58 @@ def batch_elbos(
     return PairElbos(elbo_l, elbo_u, log_qy)
 
 
-def weights_under_prior(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+# The networks of the models by the distribution each computes (--weight-prior-on), as the first
+# part of their parameters' names: q(y|a,x), q(z|...), q(a|x), p(x|...), p(a|...).
+PRIOR_NETWORKS: dict[str, tuple[str, ...]] = {
+    "q-y": ("classifier", "classifier_out"),
+    "q-z": ("z_encoder", "z_head"),
+    "q-a": ("a_encoder", "a_head", "a_mean"),
+    "p-x": ("decoder", "decoder_out"),
+    "p-a": ("a_decoder", "a_decoder_head"),
+}
+
+
+def weights_under_prior(model: torch.nn.Module, networks: str = "all") -> dict[str, torch.Tensor]:
     """The weight matrices the prior on the weights covers, by parameter name, in the model's
     order: those trained (biases and the Gaussian likelihood's variances have no prior; neither
-    have the weights of a frozen q(a|x), requires_grad False, as in the authors' paper-era code).
+    have the weights of a frozen q(a|x), requires_grad False, as in the authors' paper-era code),
+    of every network ("all") or of those named, comma-separated keys of PRIOR_NETWORKS (e.g.
+    "q-y" or "q-z,p-x"); a named network with no trained weight matrix in the model is an error.
     """
-    return {
+    trained = {
         name: p
         for name, p in model.named_parameters()
         if name.endswith(".weight") and p.requires_grad
     }
+    if networks == "all":
+        return trained
+    chosen = {}
+    for network in networks.split(","):
+        modules = PRIOR_NETWORKS[network]
+        found = {n: p for n, p in trained.items() if n.split(".")[0] in modules}
+        if not found:
+            raise AdgmError(
+                f"--weight-prior-on {network}: this model has no trained {network} network "
+                f"(it has {', '.join(_networks_of(trained)) or 'none'})"
+            )
+        chosen.update(found)
+    return {n: p for n, p in trained.items() if n in chosen}  # in the model's order
 
 
-def weight_prior_penalty(model: torch.nn.Module) -> torch.Tensor:
-    """-log N(W | 0, I) of every weight matrix, without its constant: 1/2 sum_W ||W||^2.
+def _networks_of(weights: dict[str, torch.Tensor]) -> list[str]:
+    """The PRIOR_NETWORKS keys with a weight matrix among `weights`."""
+    firsts = {name.split(".")[0] for name in weights}
+    return [key for key, modules in PRIOR_NETWORKS.items() if firsts & set(modules)]
+
+
+def weight_prior_penalty(model: torch.nn.Module, networks: str = "all") -> torch.Tensor:
+    """-log N(W | 0, I) of the weight matrices under the prior, without its constant:
+    1/2 sum_W ||W||^2 over ``weights_under_prior(model, networks)``.
 
     The authors' code (paper-era and ICML 2016) adds log N(W | 0, I) / N to the batch's mean
-    bound, over the weights it trains (``weights_under_prior``).
+    bound, over every weight matrix it trains.
     """
-    weights = weights_under_prior(model).values()
+    weights = weights_under_prior(model, networks).values()
     return 0.5 * torch.stack([w.pow(2).sum() for w in weights]).sum()
 
 

@@ -84,6 +84,7 @@ class OptimisationStep:
             classification_term=train.classification_term,
             label_weights=train.label_weights,
             weight_prior_scale=1.0 / n_unlabelled if train.weight_prior else 0.0,
+            weight_prior_on=train.weight_prior_on,
         )
         self.loss_module = data_parallel(loss, group, device)
         self.autocast_dtype = torch.bfloat16 if train.precision == "bf16" else None

@@ -65,7 +65,11 @@ def run_label(config: RunConfig) -> str:
         ("mean-log", train.classification_term != paper.train.classification_term),
         ("sample-mean label weights", train.label_weights != paper.train.label_weights),
         ("Monte Carlo KL", train.analytic_kl != paper.train.analytic_kl),
-        ("weight prior", train.weight_prior != paper.train.weight_prior),
+        (
+            "weight prior"
+            + ("" if train.weight_prior_on == "all" else f" on {train.weight_prior_on}"),
+            train.weight_prior != paper.train.weight_prior,
+        ),
         (
             f"{model.resolved_gaussian_init} Gaussian init",
             model.resolved_gaussian_init

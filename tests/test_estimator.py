@@ -12,6 +12,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adgm import ADGMClassifier, AdgmError, ADGMGenClassifier, M2Classifier, SDGMClassifier
+from adgm.estimator_settings import run_config_for
 
 FAST = dict(epochs=3, lr=1e-3, eval_samples=5)
 
@@ -197,6 +198,21 @@ def test_bf16_precision_is_a_parameter_that_trains_and_predicts():
     assert classifier.score(x_test, y_test) > 0.5  # three classes
     with pytest.raises(AdgmError, match="unknown precision 'fp8'"):
         ADGMClassifier(**FAST, precision="fp8").fit(x, y)
+
+
+def test_cuda_graphs_reach_a_fit_on_a_gpu_and_change_nothing_on_a_cpu():
+    """cuda_graphs=True asks for graphed steps where the fit runs on CUDA (the run's config says
+    so) and on a CPU fits exactly as without it, so one script serves both machines."""
+    x, y, _, x_test, _ = gaussian_blobs()
+    graphed = ADGMClassifier(**FAST, cuda_graphs=True, device="cpu")
+    assert clone(graphed).get_params()["cuda_graphs"] is True
+    graphed.device_ = "cuda"
+    assert run_config_for(graphed, n_features=20, n_classes=3).train.cuda_graphs
+    graphed.device_ = "cpu"
+    assert not run_config_for(graphed, n_features=20, n_classes=3).train.cuda_graphs
+    with_option = graphed.fit(x, y).predict_proba(x_test)
+    without = ADGMClassifier(**FAST, device="cpu").fit(x, y).predict_proba(x_test)
+    np.testing.assert_array_equal(with_option, without)
 
 
 def test_predict_log_proba_is_the_log_of_predict_proba():

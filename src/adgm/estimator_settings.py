@@ -48,6 +48,7 @@ def run_config_for(params, n_features: int, n_classes: int) -> RunConfig:
         precision=params.precision,
         seed=params.random_state,
         device=params.device_,
+        cuda_graphs=bool(params.cuda_graphs) and params.device_.startswith("cuda"),
         lr_decay=1.0,
     )
     return RunConfig(data=data, model=model, train=train)

@@ -7,8 +7,9 @@ from the same weights and take the same --steps steps on the same random binary 
 Prints per case the median ms per step of each (steps 11 to the end, timed in blocks of 10 with
 a device sync around each block), the speed-up, how many steps were replays, the largest
 difference between the two runs' losses (relative) and weights (absolute) after the last step,
-and the capture's failure if it failed. Before them, on a GPU, whether a recorded draw of
-noise gives new numbers at each replay.
+the capture's failure if it failed, and the warnings each copy raised while it trained (torch
+reports, e.g., a gradient accumulator on another CUDA stream). Before them, on a GPU, whether a
+recorded draw of noise gives new numbers at each replay.
 
     python benchmarks/cuda_graph_check.py --json                  # on a GPU
     python benchmarks/cuda_graph_check.py --device cpu --steps 20 # a CPU: eager against eager,
@@ -25,6 +26,7 @@ import argparse
 import json
 import statistics
 import time
+import warnings
 
 import torch
 
@@ -65,14 +67,16 @@ def run(case: str, precision: str, graphs: bool, batches, device: torch.device) 
     losses, block_ms = [], []
     synchronise(device)
     start = time.perf_counter()
-    for number, (x_l, y_l, x_u) in enumerate(batches, start=1):
-        losses.append(step(x_l, y_l, x_u, number=number).loss.detach().clone())
-        if number % BLOCK == 0:
-            synchronise(device)
-            now = time.perf_counter()
-            if number > BLOCK:  # the first block holds the warm-up and the capture
-                block_ms.append(1000 * (now - start) / BLOCK)
-            start = now
+    with warnings.catch_warnings(record=True) as caught:  # torch's warnings, e.g. of streams
+        warnings.simplefilter("always")
+        for number, (x_l, y_l, x_u) in enumerate(batches, start=1):
+            losses.append(step(x_l, y_l, x_u, number=number).loss.detach().clone())
+            if number % BLOCK == 0:
+                synchronise(device)
+                now = time.perf_counter()
+                if number > BLOCK:  # the first block holds the warm-up and the capture
+                    block_ms.append(1000 * (now - start) / BLOCK)
+                start = now
     step.raise_if_diverged(lambda k: f"{case} {precision}: step {k} diverged")
     graphed = step.graphed
     return {
@@ -81,6 +85,7 @@ def run(case: str, precision: str, graphs: bool, batches, device: torch.device) 
         "ms_per_step": statistics.median(block_ms) if block_ms else float("nan"),
         "replays": graphed.replays if graphed is not None else 0,
         "failed": graphed.failed if graphed is not None else None,
+        "warnings": sorted({str(w.message).splitlines()[0][:160] for w in caught}),
     }
 
 
@@ -138,6 +143,8 @@ def main() -> None:
                 "last_loss": float(eager["losses"][-1]),
                 "max_weight_gap": weight_gap,
                 "capture_failed": replayed["failed"],
+                "warnings": replayed["warnings"],  # raised while the replayed copy trained
+                "eager_warnings": eager["warnings"],
             }
             print(json.dumps(row) if args.json else format_row(row), flush=True)
 
@@ -149,6 +156,7 @@ def format_row(row: dict) -> str:
         f"graphed {row['graphed_ms_per_step']:.2f} ({row['speedup']:.2f}x, "
         f"{row['replays']} replays); loss gap first 10 steps {row['first_loss_gap']:.1e}, "
         f"all {row['max_loss_gap']:.1e}; weight gap {row['max_weight_gap']:.1e}{failed}"
+        + "".join(f"\n  warning (graphed): {text}" for text in row["warnings"])
     )
 
 

@@ -47,7 +47,8 @@ out=${OUT:-gpu-runs}
 runs=${RUNS:-.gpuruns}
 mkdir -p "$out" "$runs"
 out=$(cd "$out" && pwd)
-runs=$(cd "$runs" && pwd)
+# RUNS stays as given (relative to the repository root by default): each run's command.txt and
+# starts.jsonl record its --out, and those files are committed under docs/runs.
 scratch=$(mktemp -d)
 began=$SECONDS
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"

@@ -15,8 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from adgm.cli_flags import add_config_flags, config_from_args, flag_name
-from adgm.config import PRESETS, TEST_INPUTS, ModelConfig, RunConfig
+from adgm.cli_flags import add_config_flags, config_from_args, flag_name, resumable_flags
+from adgm.config import PRESETS, RESUME_MAY_CHANGE, TEST_INPUTS, ModelConfig, RunConfig
 from adgm.errors import AdgmError
 
 
@@ -303,23 +303,17 @@ def _graphs_where_they_run(config: RunConfig, args: argparse.Namespace) -> RunCo
 
 
 def _only_resumable(args: argparse.Namespace) -> argparse.Namespace:
-    """On --resume, only --epochs, --device, --cuda-graphs, --deterministic and
-    --checkpoint-every-minutes may differ (how and where to compute, not what)."""
+    """On --resume, only the flags of RESUME_MAY_CHANGE (--epochs, --device, ...) may differ
+    (how and where to compute, not what)."""
     if args.preset is not None:
         raise AdgmError("--resume keeps the run's settings; --preset cannot be given with it")
-    allowed = {
-        "train.epochs",
-        "train.device",
-        "train.cuda_graphs",
-        "train.deterministic",
-        "train.checkpoint_every_minutes",
-    }
+    allowed = {f"train.{name}" for name in RESUME_MAY_CHANGE}
     changed = [k for k, v in vars(args).items() if "." in k and v is not None and k not in allowed]
     if changed:
         flags = ", ".join(flag_name(k.split(".", 1)[1]) for k in changed)
         raise AdgmError(
-            f"--resume keeps the run's settings; only --epochs, --device, --cuda-graphs, "
-            f"--deterministic and --checkpoint-every-minutes may be given (got {flags})"
+            f"--resume keeps the run's settings; only {resumable_flags()} may be given "
+            f"(got {flags})"
         )
     return args
 

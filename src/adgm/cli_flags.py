@@ -20,6 +20,7 @@ from adgm.config import (
     MODEL_NAMES,
     PRECISIONS,
     PRESETS,
+    RESUME_MAY_CHANGE,
     TEST_INPUTS,
     UNLABELLED_ORDERS,
     DataConfig,
@@ -143,6 +144,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def flag_name(field_name: str) -> str:
     """The command-line flag of a config field, e.g. 'name' -> '--model'."""
     return "--" + RENAMED.get(field_name, field_name).replace("_", "-")
+
+
+def resumable_flags() -> str:
+    """'--epochs, --device, ... and --checkpoint-every-minutes': the flags of RESUME_MAY_CHANGE."""
+    flags = [flag_name(name) for name in RESUME_MAY_CHANGE]
+    return f"{', '.join(flags[:-1])} and {flags[-1]}"
 
 
 def _add_field_flag(group, section: str, field: dataclasses.Field) -> None:

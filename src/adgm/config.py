@@ -22,6 +22,8 @@ TEST_INPUTS = ("binary", "grey")
 PRECISIONS = ("fp32", "bf16")
 # --weight-prior-on: q(y|a,x), q(z|...), q(a|x), p(x|...), p(a|...) (adgm.objectives.PRIOR_NETWORKS)
 WEIGHT_PRIOR_NETWORKS = ("q-y", "q-z", "q-a", "p-x", "p-a")
+# The train settings a resumed run may change: how and where to compute, not the run's maths.
+RESUME_MAY_CHANGE = ("epochs", "device", "cuda_graphs", "deterministic", "checkpoint_every_minutes")
 MODEL_TITLES = {
     "adgm": "ADGM",
     "adgm-det": "ADGM, deterministic a",

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adgm.checkpoint import FOLDER, load_latest_checkpoint
-from adgm.config import RunConfig
+from adgm.cli_flags import resumable_flags
+from adgm.config import RESUME_MAY_CHANGE, RunConfig
 from adgm.cpu import denormals_flushed
 from adgm.data import SemiSupervisedData
 from adgm.devices import deterministic_kernels
@@ -122,8 +123,7 @@ class Trainer:
         if _resumable_fields(stored.to_dict()) != _resumable_fields(self.config.to_dict()):
             raise AdgmError(
                 f"checkpoint in {self.run_dir} was made with another configuration; "
-                "resume with the run's own settings (only --epochs, --device, --cuda-graphs, "
-                "--deterministic and --checkpoint-every-minutes may change)"
+                f"resume with the run's own settings (only {resumable_flags()} may change)"
             )
         try:
             self.loop.load_state_dict(state)
@@ -302,10 +302,6 @@ def format_row(row: dict[str, float], epochs: int) -> str:
     if "train_error" in row:
         text += f"  training-image error {100 * row['train_error']:.2f}%"
     return text
-
-
-# How and where to compute, not the run's maths:
-RESUME_MAY_CHANGE = ("epochs", "device", "cuda_graphs", "deterministic", "checkpoint_every_minutes")
 
 
 def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:

@@ -35,18 +35,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# With seeds 1 and 2 (training seed and labelled draw) of M2 and the paper's ADGM as they train.
-M2_BF16 = ["m2-1mc-bf16", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
-ADGM_BF16 = ["adgm-1mc-bf16", "adgm-1mc-bf16-seed1", "adgm-1mc-bf16-seed2"]
-ADGM_FROZEN_BF16 = [
-    "adgm-1mc-bf16-a-frozen",
-    "adgm-1mc-bf16-a-frozen-seed1",
-    "adgm-1mc-bf16-a-frozen-seed2",
-]
+
+def three_seeds(name: str) -> list[str]:
+    """A setting's runs of seeds 0, 1 and 2 (training seed and labelled draw): NAME,
+    NAME-seed1, NAME-seed2."""
+    return [name, f"{name}-seed1", f"{name}-seed2"]
+
+
+M2_BF16 = three_seeds("m2-1mc-bf16")
+ADGM_BF16 = three_seeds("adgm-1mc-bf16")
+ADGM_FROZEN_BF16 = three_seeds("adgm-1mc-bf16-a-frozen")
 M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
-SDGM_SEEDS = ["sdgm-1mc-bf16", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
-# The same three seeds at 10 MC (GPU runs).
-SDGM_10MC_SEEDS = ["sdgm-10mc-bf16", "sdgm-10mc-bf16-seed1", "sdgm-10mc-bf16-seed2"]
+SDGM_SEEDS = three_seeds("sdgm-1mc-bf16")
+SDGM_10MC_SEEDS = three_seeds("sdgm-10mc-bf16")  # the same seeds at 10 MC (GPU runs)
 # The paper's ADGM at 10 MC: eq. 9's classification term (CPU), the mean of logs (CPU, GPU).
 ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf16-mean-log"]
 # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,

@@ -298,17 +298,15 @@ def weights_under_prior(model: torch.nn.Module, networks: str = "all") -> dict[s
     }
     if networks == "all":
         return trained
-    chosen = {}
+    present = _networks_of(trained)
     for network in networks.split(","):
-        modules = PRIOR_NETWORKS[network]
-        found = {n: p for n, p in trained.items() if n.split(".")[0] in modules}
-        if not found:
+        if network not in present:
             raise AdgmError(
                 f"--weight-prior-on {network}: this model has no trained {network} network "
-                f"(it has {', '.join(_networks_of(trained)) or 'none'})"
+                f"(it has {', '.join(present) or 'none'})"
             )
-        chosen.update(found)
-    return {n: p for n, p in trained.items() if n in chosen}  # in the model's order
+    modules = {m for network in networks.split(",") for m in PRIOR_NETWORKS[network]}
+    return {n: p for n, p in trained.items() if n.split(".")[0] in modules}
 
 
 def _networks_of(weights: dict[str, torch.Tensor]) -> list[str]:

@@ -12,26 +12,23 @@ this is for a GPU, where the Monte Carlo noise comes from the device's generator
     python benchmarks/resume_check.py --device cpu --steps 6 --stop-step 3   # a smoke test
     python benchmarks/resume_check.py --device cuda --deterministic   # deterministic kernels
 
---deterministic asks torch for deterministic algorithms only
-(``torch.use_deterministic_algorithms``, with cuBLAS's fixed workspace,
-CUBLAS_WORKSPACE_CONFIG=:4096:8), to tell whether the device's own run-to-run differences come
-from the kernels torch chooses. A difference in weights is given as the largest |w1 - w2|.
+--deterministic trains every run as `adgm train --deterministic` does (torch's deterministic
+algorithms only, with cuBLAS's fixed workspace: adgm.devices.deterministic_kernels), to tell
+whether the device's own run-to-run differences come from the kernels torch chooses. A
+difference in weights is given as the largest |w1 - w2|.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from adgm.checkpoint import load_latest_checkpoint
 from adgm.config import RunConfig
 from adgm.data import load_data
-from adgm.devices import CUBLAS_WORKSPACE, resolve_device
+from adgm.devices import resolve_device
 from adgm.errors import AdgmError
 from adgm.run_folder import without_timings
 from adgm.train import Trainer, TrainingInterrupted, read_metrics
@@ -52,9 +49,6 @@ def main() -> None:
         args.device = str(resolve_device(args.device))
     except AdgmError as error:
         raise SystemExit(f"resume_check: {error}") from None
-    if args.deterministic:  # before the first CUDA call
-        os.environ.setdefault(*CUBLAS_WORKSPACE)  # as adgm train --deterministic
-        torch.use_deterministic_algorithms(True)
     for name in args.models:
         config = _config(name, args)
         data = load_data(config.data, likelihood="auto", device=args.device)
@@ -91,6 +85,7 @@ def _config(name: str, args: argparse.Namespace) -> RunConfig:
             eval_samples=10,
             precision=args.precision,
             device=args.device,
+            deterministic=args.deterministic,  # adgm train --deterministic
         ),
     )
 

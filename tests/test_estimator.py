@@ -200,6 +200,18 @@ def test_bf16_precision_is_a_parameter_that_trains_and_predicts():
         ADGMClassifier(**FAST, precision="fp8").fit(x, y)
 
 
+@pytest.mark.filterwarnings("default::adgm.errors.AdgmWarning")
+def test_bf16_fit_on_a_cpu_without_bf16_kernels_warns_and_still_fits(monkeypatch):
+    from adgm import cpu
+    from adgm.errors import AdgmWarning
+
+    monkeypatch.setattr(cpu, "has_bf16_matrix_kernels", lambda: False)
+    x, y, labelled, x_test, y_test = gaussian_blobs()
+    with pytest.warns(AdgmWarning, match="no fast bf16 matrix kernels"):
+        classifier = ADGMClassifier(**FAST, precision="bf16").fit(x, y)
+    assert classifier.score(x_test, y_test) > 0.5
+
+
 def test_cuda_graphs_reach_a_fit_on_a_gpu_and_change_nothing_on_a_cpu():
     """cuda_graphs=True asks for graphed steps where the fit runs on CUDA (the run's config says
     so) and on a CPU fits exactly as without it, so one script serves both machines."""

@@ -15,6 +15,7 @@ _EXPORTS = {
     "ADGMClassifier": "adgm.estimator",
     "ADGMGenClassifier": "adgm.estimator",
     "AdgmError": "adgm.errors",
+    "AdgmWarning": "adgm.errors",
     "DataConfig": "adgm.config",
     "DeterministicAuxADGM": "adgm.models",
     "GenerativeAuxiliaryADGM": "adgm.models",
@@ -43,6 +44,7 @@ __all__ = [
     "ADGMClassifier",
     "ADGMGenClassifier",
     "AdgmError",
+    "AdgmWarning",
     "DataConfig",
     "DeterministicAuxADGM",
     "GenerativeAuxiliaryADGM",
@@ -68,7 +70,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from adgm.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from adgm.errors import AdgmError
+    from adgm.errors import AdgmError, AdgmWarning
     from adgm.estimator import ADGMClassifier, ADGMGenClassifier, M2Classifier, SDGMClassifier
     from adgm.evaluate import error_rate, predict_proba
     from adgm.likelihood import log_likelihood

@@ -8,11 +8,13 @@ end the program with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from adgm.cli_flags import add_config_flags, config_from_args, flag_name, resumable_flags
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("train", "reproduce"):  # this process is ours: see adgm.cpu
         keep_freed_memory()
     try:
-        with denormals_flushed():  # set before torch starts threads, which then inherit it
+        with denormals_flushed(), _adgm_warnings_in_one_line():
+            # denormals flushed before torch starts threads, which then inherit the mode
             return args.handler(args, argv if argv is not None else sys.argv[1:])
     except AdgmError as exc:
         print(f"adgm: error: {exc}", file=sys.stderr)
@@ -48,6 +51,27 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"adgm: interrupted: {exc} (continue with --resume)", file=sys.stderr)
         return 128 + exc.signal  # as a shell reports the signal: 130 for Ctrl-C, 143 for SIGTERM
+
+
+@contextlib.contextmanager
+def _adgm_warnings_in_one_line():
+    """Inside the block adgm's own warnings print as ``adgm: warning: <message>`` on stderr, as
+    its errors do; other warnings as Python prints them."""
+    from adgm.errors import AdgmWarning
+
+    shown_before = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, AdgmWarning):
+            print(f"adgm: warning: {message}", file=sys.stderr)
+        else:
+            shown_before(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown_before
 
 
 def _discard_stdout() -> None:

@@ -67,7 +67,8 @@ HELP = {
     "alpha": "weight of the classification term (default 0.01 * number of unlabelled images)",
     "analytic_kl": "closed-form Gaussian KL terms (else Monte Carlo, as eq. 7 is written)",
     "precision": "fp32, or bf16: training steps under autocast, matrix products in bfloat16 "
-    "(densities, sums, parameters and gradients in fp32); evaluation stays fp32",
+    "(densities, sums, parameters and gradients in fp32); evaluation stays fp32. Fast on a GPU "
+    "and on CPUs with AVX-512 or AMX; elsewhere slower than fp32 (a warning says so)",
     "weight_prior": "add a N(0, I) prior on the weight matrices trained, divided by the number "
     "of unlabelled points, to the loss (the authors' code)",
     "weight_prior_on": "with --weight-prior, the networks under it: all, or a comma-separated "

@@ -14,6 +14,12 @@ class AdgmError(ValueError):
     """
 
 
+class AdgmWarning(UserWarning):
+    """A setting that works but is likely not what the user wants (bf16 on a CPU without bf16
+    kernels, for instance). The CLI prints ``adgm: warning: <message>``; Python callers see a
+    warning they can filter."""
+
+
 def errors_in_one_line(program: str):
     """Decorate a script's ``main()`` so an AdgmError ends it as the CLI does: one line,
     ``<program>: error: <message>`` on stderr, and exit status 2, never a traceback."""

@@ -25,7 +25,9 @@ features and shrink with smaller inputs (hidden width 2 D, at least 32; a and z 
 2). The likelihood is Bernoulli for features in [0, 1] and Gaussian otherwise (standardised),
 unless given. Batches adapt: each step sees min(100, labels) labelled and min(100, N) unlabelled
 rows, so any number of classes and uneven label counts work. ``precision="bf16"`` trains with
-the matrix products in bfloat16 (``adgm train --precision``); prediction stays fp32.
+the matrix products in bfloat16 (``adgm train --precision``); prediction stays fp32. On a CPU
+without bf16 kernels (no AVX-512 or AMX) bf16 is slower than fp32 and the fit warns
+(``adgm.AdgmWarning``; ``adgm.cpu.has_bf16_matrix_kernels``).
 ``cuda_graphs=True`` replays each training step as a recorded CUDA graph when the fit runs on a
 CUDA device (``adgm train --cuda-graphs``: 2-9x faster steps on an H200, docs/speed.md; not yet
 measured through the estimators) and changes nothing on a CPU, so one script serves both.

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from adgm.config import TrainConfig
+from adgm.cpu import warn_if_bf16_is_slow
 from adgm.cuda_graph_step import CudaGraphStep
 from adgm.distributed import ObjectiveModule, ProcessGroup, data_parallel
 from adgm.errors import AdgmError
@@ -88,6 +89,7 @@ class OptimisationStep:
         )
         self.loss_module = data_parallel(loss, group, device)
         self.autocast_dtype = torch.bfloat16 if train.precision == "bf16" else None
+        warn_if_bf16_is_slow(train.precision, device)
         self.device_type = device.type
         self.graphed = (
             CudaGraphStep(self._step, lr_of=lambda: self.lr, device=device)

@@ -16,7 +16,8 @@ Methods: the estimators with their defaults (adgm, m2, sdgm, adgm-gen), logistic
 the labelled rows alone (logreg), SelfTrainingClassifier(LogisticRegression()) (self-training)
 and LabelSpreading(kernel="knn") (label-spreading); the tabular sets are standardised first for
 every method (a StandardScaler in a Pipeline). --precision bf16 trains the estimators in bf16
-(their names in the records get " bf16").
+(their names in the records get " bf16"); --set NAME=VALUE... sets the estimators' parameters
+(their names get the settings: "adgm max_steps=6000"; a comma makes a tuple, "hidden=500,500").
 
     python benchmarks/own_data.py --datasets digits fashion-mnist --labels-per-class 5 10 \
         --draws 3 --out own_data.jsonl
@@ -84,8 +85,11 @@ def hide_labels(y: np.ndarray, per_class: int, draw: int) -> np.ndarray:
     return partial
 
 
-def method(name: str, tabular: bool, seed: int, precision: str = "fp32") -> Callable:
-    """A function (x, y_partial) -> fitted classifier; the labelled-only baseline drops -1."""
+def method(
+    name: str, tabular: bool, seed: int, precision: str = "fp32", settings: dict | None = None
+) -> Callable:
+    """A function (x, y_partial) -> fitted classifier; the labelled-only baseline drops -1.
+    `settings`: the estimators' parameters beyond random_state and precision."""
     logreg = LogisticRegression(max_iter=2000)
     if name == "logreg":
         model = make_pipeline(StandardScaler(), logreg) if tabular else logreg
@@ -108,7 +112,7 @@ def method(name: str, tabular: bool, seed: int, precision: str = "fp32") -> Call
             "sdgm": estimator.SDGMClassifier,
             "adgm-gen": estimator.ADGMGenClassifier,
         }
-        model = classes[name](random_state=seed, precision=precision)
+        model = classes[name](random_state=seed, precision=precision, **(settings or {}))
     model = make_pipeline(StandardScaler(), model) if tabular else model
     return lambda x, y: clone(model).fit(x, y)
 
@@ -120,7 +124,7 @@ def run(args) -> None:
             for draw in range(args.first_draw, args.first_draw + args.draws):
                 partial = hide_labels(y, per_class, draw)
                 for name in args.methods:
-                    fit = method(name, dataset in TABULAR, seed=draw, precision=args.precision)
+                    fit = method(name, dataset in TABULAR, draw, args.precision, args.settings)
                     start = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -130,7 +134,7 @@ def run(args) -> None:
                         "dataset": dataset,
                         "labels_per_class": per_class,
                         "draw": draw,
-                        "method": label(name, args.precision),
+                        "method": label(name, args.precision, args.settings),
                         "accuracy": float(classifier.score(x_test, y_test)),
                         "fit_seconds": seconds,
                         "n_train": len(x),
@@ -146,10 +150,39 @@ def run(args) -> None:
                             out.write(json.dumps(record) + "\n")
 
 
-def label(name: str, precision: str) -> str:
-    """The method's name in the records and the table: the estimators' precision when bf16."""
-    estimator = name not in ("logreg", "self-training", "label-spreading")
-    return f"{name} bf16" if estimator and precision == "bf16" else name
+def label(name: str, precision: str, settings: dict | None = None) -> str:
+    """The method's name in the records and the table: for the estimators, their precision when
+    bf16 and the parameters set (``adgm bf16 max_steps=6000``)."""
+    if name in ("logreg", "self-training", "label-spreading"):
+        return name
+    words = [name, "bf16"] if precision == "bf16" else [name]
+    for key, value in (settings or {}).items():
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        words.append(f"{key}={shown}")
+    return " ".join(words)
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """["max_steps=6000", "hidden=500,500", "lr=3e-4"] -> {"max_steps": 6000, "hidden": (500,
+    500), "lr": 0.0003}: numbers where they read as numbers, a comma for a tuple."""
+
+    def value(text: str):
+        if "," in text:
+            return tuple(value(part) for part in text.split(","))
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    settings = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"own_data.py: error: --set takes NAME=VALUE, not {pair!r}")
+        settings[key] = value(text)
+    return settings
 
 
 def table(records: list[dict]) -> str:
@@ -202,9 +235,22 @@ def main() -> None:
         default="fp32",
         help="the estimators' training precision (their `precision` parameter)",
     )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the estimators' parameters, e.g. max_steps=6000 hidden=500,500 alpha=130",
+    )
     parser.add_argument("--out", help="append each fit as a JSON line to this file")
     parser.add_argument("--table", metavar="JSONL", help="print the table of a finished run")
     args = parser.parse_args()
+    args.settings = parse_settings(args.set)
+    from adgm.estimator import ADGMClassifier
+
+    unknown = sorted(set(args.settings) - set(ADGMClassifier().get_params()))
+    if unknown:
+        raise SystemExit(f"own_data.py: error: --set: the estimators have no parameter {unknown}")
     if not args.table:
         run(args)
     path = args.table or args.out

@@ -127,7 +127,7 @@ PY
   left=$((budget - (SECONDS - began) - 30))
   echo "== the queue ($(grep -c . "$scratch/queue.txt") runs, $parallel at a time) for ${left} s"
   timeout -s INT -k 90 "$left" python3 scripts/run_queue.py "$scratch/queue.txt" \
-    --runs-dir "$runs" --parallel "$parallel" &
+    --runs-dir "$runs" --parallel "$parallel" --bf16-on-any-cpu &
   queue_pid=$!
   if [ -n "$steps" ]; then short=(--steps "$steps" --stop-step 2 --test-subset 500); else short=(--steps 30 --stop-step 11); fi
   if [ "$checks" = 1 ]; then

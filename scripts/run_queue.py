@@ -30,7 +30,9 @@ reported and not started again in this call; so is a run stopped by a Ctrl-C (SI
 SIGTERM sent to it alone, which pauses that run (from its checkpoint) and lets the next line
 start. Ctrl-C (or
 SIGTERM) to the queue passes Ctrl-C to the runs, which write a checkpoint after their current
-step, and waits for them.
+step, and waits for them. On a CPU without bf16 kernels (adgm.cpu.has_bf16_matrix_kernels: no
+AVX-512 or AMX), where a bf16 step takes 8-13 times an fp32 one, a line that trains in bf16 on
+the CPU is held, with a message, and the lines after it go on; --bf16-on-any-cpu trains it.
 """
 
 from __future__ import annotations
@@ -94,6 +96,29 @@ def last_epoch(run_dir: Path) -> int:
     return max((row["epoch"] for row in read_metrics(run_dir)), default=0)
 
 
+def trains_bf16_on_the_cpu(run: QueuedRun) -> bool:
+    """Whether the line trains with --precision bf16 on this machine's CPU (its --device cpu,
+    or none or auto on a machine without CUDA); a run folder keeps the precision it started
+    with, so the line's arguments say it for a resumed run too."""
+    words = [part for word in run.arguments for part in word.split("=", 1)]
+    setting = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")}
+    if setting.get("--precision") != "bf16":
+        return False
+    device = setting.get("--device", "auto")
+    if device == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return device == "cpu"
+
+
+def held_for_bf16(run: QueuedRun) -> bool:
+    """A bf16 line on a CPU that has no bf16 kernels (adgm.cpu.has_bf16_matrix_kernels)."""
+    from adgm.cpu import has_bf16_matrix_kernels
+
+    return trains_bf16_on_the_cpu(run) and not has_bf16_matrix_kernels()
+
+
 def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
     """Continue a run that was started (from its last checkpoint), or start it."""
     adgm = [sys.executable, "-m", "adgm.cli", "train"]
@@ -128,13 +153,18 @@ def run_queue(
     poll: float = 5.0,
     *,
     copy_to: Path | None = None,
+    hold_slow_bf16: bool = False,
 ) -> int:
     """Train every run of the queue file to its target; returns the number of runs that failed.
 
     The file is read again at every poll; a line (name, target) is taken once per call. With
-    `copy_to`, each running run's small files are copied to copy_to/NAME at every poll.
+    `copy_to`, each running run's small files are copied to copy_to/NAME at every poll. With
+    `hold_slow_bf16`, bf16 lines on a CPU without bf16 kernels are held (``held_for_bf16``).
     """
-    return QueueRunner(queue_path, runs_dir, parallel, poll, copy_to=copy_to).run()
+    runner = QueueRunner(
+        queue_path, runs_dir, parallel, poll, copy_to=copy_to, hold_slow_bf16=hold_slow_bf16
+    )
+    return runner.run()
 
 
 class QueueRunner:
@@ -148,8 +178,11 @@ class QueueRunner:
         poll: float,
         *,
         copy_to: Path | None = None,
+        hold_slow_bf16: bool = False,
     ):
         self.queue = Queue(queue_path)
+        self.hold_slow_bf16 = hold_slow_bf16
+        self.held: set[str] = set()  # bf16 runs on a CPU without bf16 kernels
         self.runs_dir, self.parallel, self.poll = runs_dir, parallel, poll
         self.running: dict[str, subprocess.Popen] = {}
         self.taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
@@ -181,8 +214,9 @@ class QueueRunner:
             process.send_signal(signal.SIGINT)
 
     def waiting(self, lines: list[QueuedRun]) -> list[QueuedRun]:
-        """The lines still to take, in order, skipping runs that failed or were paused."""
-        skipped = self.failed | self.paused
+        """The lines still to take, in order, skipping runs that failed, were paused or are
+        held."""
+        skipped = self.failed | self.paused | self.held
         return [
             run
             for run in lines
@@ -200,6 +234,13 @@ class QueueRunner:
             run_dir = self.runs_dir / run.name
             done = last_epoch(run_dir)
             if done >= run.target_epoch:
+                continue
+            if self.hold_slow_bf16 and held_for_bf16(run):
+                self.held.add(run.name)  # and its later lines
+                say(
+                    f"{run.name}: held: it trains in bf16 on this CPU, which has no bf16 "
+                    "kernels (a step 8-13 times an fp32 one); --bf16-on-any-cpu trains it"
+                )
                 continue
             if self.copier is not None and not (run_dir / CONFIG).exists():
                 recorded = self.copier.recorded_epoch(run.name)
@@ -352,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         help="keep a copy of each running run's config.json, command.txt, metrics.jsonl and "
         "starts.jsonl in DIR/NAME (e.g. docs/runs), never its checkpoints",
     )
+    parser.add_argument(
+        "--bf16-on-any-cpu",
+        action="store_true",
+        help="train bf16 lines on a CPU without bf16 kernels too (held by default)",
+    )
     parser.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.parallel < 1:
@@ -362,7 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_queue: error: {error}", file=sys.stderr)
         return 2
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    failed = run_queue(args.queue, args.runs_dir, args.parallel, args.poll, copy_to=args.copy_to)
+    failed = run_queue(
+        args.queue,
+        args.runs_dir,
+        args.parallel,
+        args.poll,
+        copy_to=args.copy_to,
+        hold_slow_bf16=not args.bf16_on_any_cpu,
+    )
     return 1 if failed else 0
 
 

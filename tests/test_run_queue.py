@@ -321,3 +321,49 @@ def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
     assert copier.recorded_epoch("broken") == 0
     copier.copy("broken")
     assert epochs_of(copies / "broken") == [1]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "on_the_cpu"),
+    [
+        ("--model sdgm --precision bf16", True),
+        ("--precision=bf16 --device=cpu", True),
+        ("--precision bf16 --device cpu --seed 1", True),
+        ("--precision bf16 --device cuda", False),
+        ("--precision fp32", False),
+        ("--model adgm", False),
+    ],
+)
+def test_a_line_trains_bf16_on_the_cpu_by_its_precision_and_device(arguments, on_the_cpu):
+    run = run_queue.QueuedRun("r", 1, tuple(arguments.split()))
+    expected = on_the_cpu and (
+        "--device" in arguments or "--device=" in arguments or not torch_has_cuda()
+    )
+    assert run_queue.trains_bf16_on_the_cpu(run) == expected
+
+
+def torch_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_bf16_lines_are_held_on_a_cpu_without_bf16_kernels_and_the_rest_train(
+    tmp_path, monkeypatch, capsys
+):
+    import adgm.cpu
+
+    train, runs = tiny_training(tmp_path)
+    lines = [f"slow 1 {train} --precision bf16 --device cpu", f"fast 1 {train} --device cpu"]
+    queue = queue_file(tmp_path, lines + [f"slow 2 {train} --precision bf16 --device cpu"])
+    monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: False)
+    runs.mkdir()
+    assert run_queue.run_queue(queue, runs, 2, 0.2, hold_slow_bf16=True) == 0
+    said = capsys.readouterr().out
+    assert epochs_of(runs / "fast") == [1]
+    assert not (runs / "slow").exists()
+    assert said.count("slow: held: it trains in bf16 on this CPU, which has no bf16 kernels") == 1
+    # Where the CPU has the kernels, or when asked to, the same line trains.
+    monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: True)
+    assert run_queue.run_queue(queue, runs, 2, 0.2, hold_slow_bf16=True) == 0
+    assert epochs_of(runs / "slow") == [1, 2]

@@ -38,6 +38,8 @@ the CPU is held, with a message, and the lines after it go on; --bf16-on-any-cpu
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shlex
 import shutil
@@ -97,19 +99,24 @@ def last_epoch(run_dir: Path) -> int:
 
 
 def trains_bf16_on_the_cpu(run: QueuedRun) -> bool:
-    """Whether the line trains with --precision bf16 on this machine's CPU (its --device cpu,
-    or none or auto on a machine without CUDA); a run folder keeps the precision it started
-    with, so the line's arguments say it for a resumed run too."""
-    words = [part for word in run.arguments for part in word.split("=", 1)]
-    setting = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")}
-    if setting.get("--precision") != "bf16":
-        return False
-    device = setting.get("--device", "auto")
-    if device == "auto":
-        import torch
+    """Whether the line trains with precision bf16 on this machine's CPU, as `adgm train` reads
+    its arguments (defaults, --preset and abbreviations included): device cpu, or auto on a
+    machine without CUDA. A run folder keeps the precision it started with, so the line's
+    arguments say it for a resumed run too. A line the CLI refuses is left to fail as it runs."""
+    from adgm.cli import build_parser
+    from adgm.cli_flags import config_from_args
+    from adgm.devices import resolve_device
 
-        return not torch.cuda.is_available()
-    return device == "cpu"
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # its usage error is said when it runs
+            train = config_from_args(build_parser().parse_args(["train", *run.arguments])).train
+    except SystemExit:
+        return False
+    if train.precision != "bf16":
+        return False
+    return train.device == "cpu" or (
+        train.device == "auto" and resolve_device("auto").type == "cpu"
+    )
 
 
 def held_for_bf16(run: QueuedRun) -> bool:

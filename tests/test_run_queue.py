@@ -326,20 +326,21 @@ def test_a_copy_reaching_further_than_its_run_is_kept(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "on_the_cpu"),
     [
-        ("--model sdgm --precision bf16", True),
+        ("--model sdgm --precision bf16", True),  # adgm train's default device is the CPU
         ("--precision=bf16 --device=cpu", True),
-        ("--precision bf16 --device cpu --seed 1", True),
+        ("--prec bf16 --device cpu --seed 1", True),  # argparse's abbreviation
         ("--precision bf16 --device cuda", False),
+        ("--precision bf16 --device auto", "without CUDA"),
         ("--precision fp32", False),
         ("--model adgm", False),
+        ("--precision bf17", False),  # refused by the CLI: it fails when it runs
     ],
 )
 def test_a_line_trains_bf16_on_the_cpu_by_its_precision_and_device(arguments, on_the_cpu):
     run = run_queue.QueuedRun("r", 1, tuple(arguments.split()))
-    expected = on_the_cpu and (
-        "--device" in arguments or "--device=" in arguments or not torch_has_cuda()
-    )
-    assert run_queue.trains_bf16_on_the_cpu(run) == expected
+    if on_the_cpu == "without CUDA":
+        on_the_cpu = not torch_has_cuda()
+    assert run_queue.trains_bf16_on_the_cpu(run) == on_the_cpu
 
 
 def torch_has_cuda() -> bool:

@@ -246,11 +246,14 @@ def main() -> None:
     parser.add_argument("--table", metavar="JSONL", help="print the table of a finished run")
     args = parser.parse_args()
     args.settings = parse_settings(args.set)
-    from adgm.estimator import ADGMClassifier
+    if args.settings:  # names checked before any fit (torch loaded only then)
+        from adgm.estimator import ADGMClassifier
 
-    unknown = sorted(set(args.settings) - set(ADGMClassifier().get_params()))
-    if unknown:
-        raise SystemExit(f"own_data.py: error: --set: the estimators have no parameter {unknown}")
+        unknown = sorted(set(args.settings) - set(ADGMClassifier().get_params()))
+        if unknown:
+            raise SystemExit(
+                f"own_data.py: error: --set: the estimators have no parameter {unknown}"
+            )
     if not args.table:
         run(args)
     path = args.table or args.out

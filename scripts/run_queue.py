@@ -242,6 +242,14 @@ class QueueRunner:
             done = last_epoch(run_dir)
             if done >= run.target_epoch:
                 continue
+            recorded = 0  # epochs the copy records, where the run folder is gone
+            if self.copier is not None and not (run_dir / CONFIG).exists():
+                recorded = self.copier.recorded_epoch(run.name)
+                where = self.copier.copy_to / run.name
+                if recorded >= run.target_epoch:
+                    say(f"{run.name}: {where} records epoch {recorded}; not trained again")
+                    continue
+            # Held only where there is training to do: a line its record reaches is done.
             if self.hold_slow_bf16 and held_for_bf16(run):
                 self.held.add(run.name)  # and its later lines
                 say(
@@ -249,18 +257,12 @@ class QueueRunner:
                     "kernels (a step 8-13 times an fp32 one); --bf16-on-any-cpu trains it"
                 )
                 continue
-            if self.copier is not None and not (run_dir / CONFIG).exists():
-                recorded = self.copier.recorded_epoch(run.name)
-                where = self.copier.copy_to / run.name
-                if recorded >= run.target_epoch:
-                    say(f"{run.name}: {where} records epoch {recorded}; not trained again")
-                    continue
-                if recorded:
-                    self.copier.held.add(run.name)  # compared with the run once it passes
-                    say(
-                        f"{run.name}: no run folder, {where} records epoch {recorded}: "
-                        "training again from epoch 0; the record is kept until the run passes it"
-                    )
+            if recorded:
+                self.copier.held.add(run.name)  # compared with the run once it passes
+                say(
+                    f"{run.name}: no run folder, {where} records epoch {recorded}: "
+                    "training again from epoch 0; the record is kept until the run passes it"
+                )
             say(f"{run.name}: from epoch {done} to {run.target_epoch}")
             with open(self.runs_dir / f"{run.name}.log", "a") as log:
                 # Its own session: a terminal's Ctrl-C reaches the queue only, which passes one

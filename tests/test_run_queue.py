@@ -368,3 +368,29 @@ def test_bf16_lines_are_held_on_a_cpu_without_bf16_kernels_and_the_rest_train(
     monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: True)
     assert run_queue.run_queue(queue, runs, 2, 0.2, hold_slow_bf16=True) == 0
     assert epochs_of(runs / "slow") == [1, 2]
+
+
+def test_a_bf16_line_its_copy_already_reaches_is_done_not_held(tmp_path, monkeypatch, capsys):
+    """On a CPU without bf16 kernels a finished bf16 line says it is done; its later line,
+    which would train, is the one held."""
+    import adgm.cpu
+
+    train, runs = tiny_training(tmp_path)
+    copies = tmp_path / "copies"
+    line = f"{train} --precision bf16 --device cpu"
+    queue = queue_file(tmp_path, [f"slow 1 {line}"])
+    runs.mkdir()
+    assert run_queue.run_queue(queue, runs, 1, 0.2, copy_to=copies) == 0
+    assert epochs_of(copies / "slow") == [1]
+
+    monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: False)
+    capsys.readouterr()
+    queue = queue_file(tmp_path, [f"slow 1 {line}", f"slow 2 {line}"])
+    new_runs = tmp_path / "new-runs"
+    new_runs.mkdir()
+    assert run_queue.run_queue(queue, new_runs, 1, 0.2, copy_to=copies, hold_slow_bf16=True) == 0
+    said = capsys.readouterr().out
+    assert f"slow: {copies / 'slow'} records epoch 1; not trained again" in said
+    assert said.count("slow: held") == 1
+    assert said.index("not trained again") < said.index("slow: held")
+    assert not (new_runs / "slow").exists() and epochs_of(copies / "slow") == [1]

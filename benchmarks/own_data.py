@@ -13,9 +13,12 @@ Data sets (none is downloaded):
   fashion-mnist Fashion-MNIST from $ADGM_FASHION_DATA_DIR or /usr/share/datasets/fashion-mnist
 
 Methods: the estimators with their defaults (adgm, m2, sdgm, adgm-gen), logistic regression on
-the labelled rows alone (logreg), SelfTrainingClassifier(LogisticRegression()) (self-training)
-and LabelSpreading(kernel="knn") (label-spreading); the tabular sets are standardised first for
-every method (a StandardScaler in a Pipeline). --precision bf16 trains the estimators in bf16
+the labelled rows alone (logreg), SelfTrainingClassifier(LogisticRegression()) (self-training),
+LabelSpreading(kernel="knn") (label-spreading), an RBF support vector machine on the labelled
+rows alone (svc: SVC(), gamma "scale") and self-training on it with Platt-scaled probabilities
+(self-training-svc: SelfTrainingClassifier(CalibratedClassifierCV(SVC(), ensemble=False))); the
+tabular sets are standardised first for every method (a StandardScaler in a Pipeline). Without
+--methods: the first three baselines, adgm and m2. --precision bf16 trains the estimators in bf16
 (their names in the records get " bf16"); --set NAME=VALUE... sets the estimators' parameters
 (their names get the settings: "adgm max_steps=6000"; a comma makes a tuple, "hidden=500,500").
 
@@ -36,6 +39,7 @@ from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -43,6 +47,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+from sklearn.svm import SVC
 
 TABULAR = {"breast-cancer", "wine"}
 SKLEARN_SETS = {  # name: (loader, test rows)
@@ -51,7 +56,10 @@ SKLEARN_SETS = {  # name: (loader, test rows)
     "wine": (load_wine, 60),
 }
 DATASETS = ("digits", "breast-cancer", "wine", "mnist", "fashion-mnist")
-METHODS = ("logreg", "self-training", "label-spreading", "adgm", "m2", "sdgm", "adgm-gen")
+BASELINES = ("logreg", "self-training", "label-spreading", "svc", "self-training-svc")
+ESTIMATORS = ("adgm", "m2", "sdgm", "adgm-gen")
+METHODS = BASELINES + ESTIMATORS
+DEFAULT_METHODS = ("logreg", "self-training", "label-spreading", "adgm", "m2")
 
 
 def load(name: str, train_size: int, test_size: int, seed: int = 0):
@@ -91,8 +99,9 @@ def method(
     """A function (x, y_partial) -> fitted classifier; the labelled-only baseline drops -1.
     `settings`: the estimators' parameters beyond random_state and precision."""
     logreg = LogisticRegression(max_iter=2000)
-    if name == "logreg":
-        model = make_pipeline(StandardScaler(), logreg) if tabular else logreg
+    if name in ("logreg", "svc"):  # the labelled rows alone
+        model = logreg if name == "logreg" else SVC()
+        model = make_pipeline(StandardScaler(), model) if tabular else model
 
         def fit(x, y):
             labelled = y != -1
@@ -103,6 +112,8 @@ def method(
         model = SelfTrainingClassifier(logreg)
     elif name == "label-spreading":
         model = LabelSpreading(kernel="knn")
+    elif name == "self-training-svc":  # Platt-scaled probabilities pick the confident rows
+        model = SelfTrainingClassifier(CalibratedClassifierCV(SVC(), ensemble=False))
     else:
         from adgm import estimator
 
@@ -153,7 +164,7 @@ def run(args) -> None:
 def label(name: str, precision: str, settings: dict | None = None) -> str:
     """The method's name in the records and the table: for the estimators, their precision when
     bf16 and the parameters set (``adgm bf16 max_steps=6000``)."""
-    if name in ("logreg", "self-training", "label-spreading"):
+    if name in BASELINES:
         return name
     words = [name, "bf16"] if precision == "bf16" else [name]
     for key, value in (settings or {}).items():
@@ -186,13 +197,17 @@ def parse_settings(pairs: list[str]) -> dict:
 
 
 def table(records: list[dict]) -> str:
-    """Markdown: one row per (data set, labels per class), one column per method."""
+    """Markdown: one row per (data set, labels per class), one column per method: the baselines
+    first, then the estimators, each in METHODS' order (records of one method in the order
+    met)."""
     groups: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     methods: list[str] = []
     for r in records:
         groups[(r["dataset"], r["labels_per_class"])][r["method"]].append(r)
         if r["method"] not in methods:
             methods.append(r["method"])
+    known = {name: i for i, name in enumerate(METHODS)}
+    methods.sort(key=lambda m: known.get(m.split()[0], len(METHODS)))  # stable: else as met
     lines = [
         "| data set | labels | " + " | ".join(methods) + " |",
         "|---|---|" + "---|" * len(methods),
@@ -221,7 +236,7 @@ def table(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:5]))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     parser.add_argument("--labels-per-class", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--draws", type=int, default=3, help="label draws (and model seeds)")
     parser.add_argument(

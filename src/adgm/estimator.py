@@ -11,13 +11,13 @@ bound and the classification term.
     clf.sample(16, y=3)                            # 16 draws of E[x|z,y], z ~ N(0, I)
     clf.save("model.pt"); ADGMClassifier.load("model.pt")
 
-Defaults chosen for a fit of minutes on a CPU, by benchmarks/own_data.py (docs/results.md,
-"Own data"): ``max_steps=3000`` training steps (whole epochs; ``epochs`` counts epochs instead,
-``max_time`` stops after the epoch that passes that many seconds), ``lr=1e-3`` and constant
-(3e-4, the paper's, reached 79.3% where 1e-3 reached 87.3%: MNIST, 10,000 rows, 100 labels,
-3,000 steps), ``inputs="grey"``: Bernoulli data are used as grey levels at fit and at predict
-time, the Bernoulli log-likelihood taken with grey-level targets ("binary" binarises afresh
-at each step, as the paper, and predicts on grey levels: 81.6% on the same MNIST fit, and
+Defaults chosen for a fit of minutes on a CPU, by benchmarks/own_data.py
+(docs/own_data/README.md): ``max_steps=3000`` training steps (whole epochs; ``epochs`` counts
+epochs instead, ``max_time`` stops after the epoch that passes that many seconds), ``lr=1e-3``
+and constant (3e-4, the paper's, reached 79.3% where 1e-3 reached 87.3%: MNIST, 10,000 rows,
+100 labels, 3,000 steps), ``inputs="grey"``: Bernoulli data are used as grey levels at fit and
+at predict time, the Bernoulli log-likelihood taken with grey-level targets ("binary" binarises
+afresh at each step, as the paper, and predicts on grey levels: 81.6% on the same MNIST fit, and
 74.8% against 76.0% on Fashion-MNIST).
 
 Sizes default to the paper's (two 500-unit layers, 100-unit a and z) for inputs of 500 or more

@@ -346,6 +346,42 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     )
 
 
+def test_pooled_precisions_put_fp32_and_bf16_seeds_in_one_row_and_name_them():
+    """With pool_precisions a bf16 and an fp32 run of other seeds are two seeds of one setting;
+    an fp32 run of a bf16 run's seeds repeats it; each row names its runs' precisions."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from adgm.config import RunConfig
+    from adgm.reproduce import table1_from_runs
+
+    paper = RunConfig()
+
+    def seeded(seed, precision):
+        return replace(
+            paper,
+            data=replace(paper.data, label_seed=seed),
+            train=replace(paper.train, seed=seed, precision=precision),
+        )
+
+    def rows(error):
+        return [{"epoch": 100, "seconds": 1.0, "test_error": error / 100}]
+
+    runs = [
+        (seeded(0, "bf16"), rows(5.0)),
+        (seeded(1, "fp32"), rows(7.0)),
+        (seeded(0, "fp32"), rows(4.0)),
+    ]
+    apart = table1_from_runs(runs, [100]).splitlines()[2:4]
+    assert [line.split(" | ")[0] for line in apart] == ["| ADGM 1 MC, bf16", "| ADGM 1 MC"]
+    pooled = table1_from_runs(runs, [100], pool_precisions=True).splitlines()
+    mean_sd = f"6.00% ± {np.std([5, 7], ddof=1):.2f} (2 runs)"
+    assert pooled[2].startswith(f"| ADGM 1 MC, bf16 and fp32 | {mean_sd} | ")
+    assert pooled[3].startswith("| ADGM 1 MC, fp32, repeat 2 | 4.00% | ")
+    assert len(pooled) == 2 + 2 + 1
+
+
 def test_a_repeat_of_a_seed_is_no_further_seed_of_its_setting():
     """The same command on another device repeats a run: its spread is no seed spread, so
     the k-th run of each seed pair makes a row of its own."""

@@ -169,3 +169,48 @@ def test_label_seed_alone_tells_pairs_apart():
     adgm = [(config("adgm", 0, 1), rows(noisy_curve(2, 50)))]
     [(_, base, _)] = pair_by_seeds(m2, adgm)
     assert base[0].data.label_seed == 1
+
+
+def test_pooled_precisions_make_fp32_and_bf16_runs_seeds_of_one_setting(tmp_path, capsys):
+    """Without pooling an fp32 and a bf16 run of a model are two settings of one run each (no
+    over-seeds row); pooled, they are two seeds, each row naming its own precision, the mean
+    over them the two seeds' differences averaged by hand, and the baselines may mix too."""
+    from dataclasses import replace
+
+    def bf16(run_config):
+        return replace(run_config, train=replace(run_config.train, precision="bf16"))
+
+    m2 = [
+        (config("m2", 0), rows(noisy_curve(0, 100))),
+        (bf16(config("m2", 1)), rows(noisy_curve(1, 100))),
+    ]
+    adgm = [
+        (bf16(config("adgm", 0)), rows(noisy_curve(10, 100, -1.0))),
+        (config("adgm", 1), rows(noisy_curve(11, 100, -2.0))),
+    ]
+    with pytest.raises(AdgmError, match="must be seeds of one setting"):
+        paired_seeds_table(m2, adgm, [(5, 100)])
+    table = paired_seeds_table(m2, adgm, [(5, 100)], pool_precisions=True).splitlines()
+    assert table[0].startswith("| test error minus M2 1 MC, fp32 and bf16's")
+    assert table[2].startswith("| ADGM 1 MC, bf16, seed 0, label seed 0 | ")
+    assert table[3].startswith("| ADGM 1 MC, seed 1, label seed 1 | ")
+    means = [window_difference(m2[s][1], adgm[s][1], (5, 100)).mean for s in (0, 1)]
+    row = table[4].split(" | ")
+    assert row[0] == "| ADGM 1 MC, bf16 and fp32: over seeds, mean ± sd"
+    assert row[1].startswith(
+        f"{(means[0] + means[1]) / 2:+.2f} ± {abs(means[0] - means[1]) / math.sqrt(2):.2f} "
+        "(2 seeds, ahead in 2;"
+    )
+    # The command line passes --pool-precisions on.
+    folders = []
+    for name, (run_config, metrics) in [("m2-0", m2[0]), ("m2-1", m2[1]), ("a-0", adgm[0])]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(run_config.to_dict()))
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+        folders.append(str(folder))
+    command = ["reproduce", "paired-seeds", "--baseline", *folders[:2], "--runs", folders[2]]
+    assert main([*command, "--windows", "5-100", "--pool-precisions"]) == 0
+    assert "| ADGM 1 MC, bf16, seed 0, label seed 0 | " in capsys.readouterr().out
+    assert main([*command, "--windows", "5-100"]) == 2
+    assert "must be seeds of one setting" in capsys.readouterr().err

@@ -197,6 +197,12 @@ def _add_summary(commands) -> None:
     summary.set_defaults(handler=run_summary)
 
 
+POOL_PRECISIONS_HELP = (
+    "take runs that differ only in their seeds and their training precision (fp32, bf16) for "
+    "seeds of one setting; its row names the precisions pooled"
+)
+
+
 def _add_reproduce(commands) -> None:
     reproduce = commands.add_parser("reproduce", help="the paper's experiments")
     experiments = reproduce.add_subparsers(dest="experiment", required=True)
@@ -222,6 +228,7 @@ def _add_reproduce(commands) -> None:
     measured.add_argument(
         "--at", type=int, nargs="+", default=[100, 200, 300], help="epochs to show (columns)"
     )
+    measured.add_argument("--pool-precisions", action="store_true", help=POOL_PRECISIONS_HELP)
     measured.set_defaults(handler=run_reproduce_table1_from_runs)
     paired = experiments.add_parser(
         "paired-seeds",
@@ -237,6 +244,7 @@ def _add_reproduce(commands) -> None:
     paired.add_argument(
         "--windows", nargs="+", default=["5-100", "105-300"], help="epoch windows, FIRST-LAST"
     )
+    paired.add_argument("--pool-precisions", action="store_true", help=POOL_PRECISIONS_HELP)
     paired.set_defaults(handler=run_reproduce_paired_seeds)
 
 
@@ -487,7 +495,7 @@ def run_reproduce_table1_from_runs(args: argparse.Namespace, argv: list[str]) ->
     from adgm.train import load_run_config, read_metrics
 
     runs = [(load_run_config(d), read_metrics(d)) for d in args.run_dirs]
-    print(table1_from_runs(runs, args.at), end="")
+    print(table1_from_runs(runs, args.at, args.pool_precisions), end="")
     return 0
 
 
@@ -498,7 +506,7 @@ def run_reproduce_paired_seeds(args: argparse.Namespace, argv: list[str]) -> int
     windows = [parse_window(text) for text in args.windows]
     baselines = [(load_run_config(d), read_metrics(d)) for d in args.baseline]
     runs = [(load_run_config(d), read_metrics(d)) for d in args.runs]
-    print(paired_seeds_table(baselines, runs, windows), end="")
+    print(paired_seeds_table(baselines, runs, windows, args.pool_precisions), end="")
     return 0
 
 

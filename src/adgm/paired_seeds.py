@@ -17,6 +17,10 @@ past its last epoch); pairs still training show their part of the window and are
 It also follows the seeds' mean curve, D_k = (1/S) sum_s d_k^(s) over the epochs all S finished
 pairs evaluated (the distance between the two settings' mean curves, as a figure of seed means
 draws them): at how many of those epochs D_k < 0, and its smallest and largest value.
+
+With pool_precisions, runs that differ in their training precision (fp32, bf16) as well as in
+their seeds are seeds of one setting: each run's own row names its precision, the over-seeds
+row the precisions pooled (adgm.reproduce.pooled_label).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from adgm.config import RunConfig
 from adgm.errors import AdgmError
 from adgm.plots import errors_by_epoch
-from adgm.reproduce import correlated_standard_error, setting_label
+from adgm.reproduce import correlated_standard_error, pooled_label, setting_label
 
 Run = tuple[RunConfig, list[dict]]
 
@@ -93,13 +97,16 @@ def _seeds(config: RunConfig) -> tuple[int, int]:
     return config.train.seed, config.data.label_seed
 
 
-def pair_by_seeds(baselines: list[Run], models: list[Run]) -> list[tuple[str, Run, Run]]:
+def pair_by_seeds(
+    baselines: list[Run], models: list[Run], pool_precisions: bool = False
+) -> list[tuple[str, Run, Run]]:
     """(setting of the model, baseline run, model run) for each model run, its baseline being
     the run with the same training seed and labelled draw; the model runs in their order.
+    Settings are setting_label's, with `pool_precisions` passed on.
 
     AdgmError where the baselines are of several settings, where two baselines (or two runs of
     one model setting) share their seeds, or where a model run has no baseline of its seeds."""
-    settings = {setting_label(config) for config, _ in baselines}
+    settings = {setting_label(config, pool_precisions) for config, _ in baselines}
     if len(settings) != 1:
         raise AdgmError(f"the baseline runs must be seeds of one setting, got {sorted(settings)}")
     by_seeds: dict[tuple[int, int], Run] = {}
@@ -109,7 +116,7 @@ def pair_by_seeds(baselines: list[Run], models: list[Run]) -> list[tuple[str, Ru
         by_seeds[_seeds(run[0])] = run
     pairs, seen = [], set()
     for run in models:
-        setting, seeds = setting_label(run[0]), _seeds(run[0])
+        setting, seeds = setting_label(run[0], pool_precisions), _seeds(run[0])
         if (setting, seeds) in seen:
             raise AdgmError(f"two runs of {setting} have seed and label seed {seeds}")
         seen.add((setting, seeds))
@@ -152,13 +159,19 @@ def _over_seeds_cell(differences: list[WindowDifference | None]) -> str:
 
 
 def paired_seeds_table(
-    baselines: list[Run], models: list[Run], windows: list[tuple[int, int]]
+    baselines: list[Run],
+    models: list[Run],
+    windows: list[tuple[int, int]],
+    pool_precisions: bool = False,
 ) -> str:
     """A Markdown table: per model run (by setting, then seed) the mean difference from the
     baseline of its seeds over each window, then, for a setting of several runs, the mean ± sd
-    over its seeds."""
-    pairs = pair_by_seeds(baselines, models)
-    baseline_setting = setting_label(baselines[0][0]).replace("|", "\\|")
+    over its seeds (fp32 and bf16 runs pooled into one setting with `pool_precisions`)."""
+    pairs = pair_by_seeds(baselines, models, pool_precisions)
+    baseline_setting = setting_label(baselines[0][0], pool_precisions)
+    if pool_precisions:
+        baseline_setting = pooled_label(baseline_setting, [config for config, _ in baselines])
+    baseline_setting = baseline_setting.replace("|", "\\|")
     columns = " | ".join(f"epochs {first}-{last}" for first, last in windows)
     lines = [
         f"| test error minus {baseline_setting}'s (points; below 0: ahead) | {columns} |",
@@ -174,9 +187,12 @@ def paired_seeds_table(
         ]
         for index, (_, run) in enumerate(members):
             seed, label_seed = _seeds(run[0])
+            own = setting_label(run[0]).replace("|", "\\|")  # its precision named
             cells = [_pair_cell(per_window[w][index], windows[w]) for w in range(len(windows))]
-            lines.append(f"| {cell}, seed {seed}, label seed {label_seed} | {' | '.join(cells)} |")
+            lines.append(f"| {own}, seed {seed}, label seed {label_seed} | {' | '.join(cells)} |")
         if len(members) > 1:
+            if pool_precisions:
+                cell = pooled_label(setting, [run[0] for _, run in members]).replace("|", "\\|")
             over = " | ".join(_over_seeds_cell(differences) for differences in per_window)
             lines.append(f"| {cell}: over seeds, mean ± sd | {over} |")
     return "\n".join(lines) + "\n"

@@ -227,50 +227,76 @@ def _second_difference_noise(values: list[float]) -> float:
     return statistics.stdev(curvature) / 1.5**0.5
 
 
-def setting_label(config: RunConfig) -> str:
+def setting_label(config: RunConfig, pool_precisions: bool = False) -> str:
     """run_label of the config with the paper's seeds: the name of its setting, which runs that
-    differ only in their training seed and labelled draw share."""
-    unseeded = replace(
-        config, data=replace(config.data, label_seed=0), train=replace(config.train, seed=0)
-    )
-    return run_label(unseeded)
+    differ only in their training seed and labelled draw share. With `pool_precisions`, runs
+    that differ in their training precision (fp32, bf16) too share it, and it names no
+    precision (pooled_label names a group's)."""
+    train = replace(config.train, seed=0)
+    if pool_precisions:
+        train = replace(train, precision=RunConfig().train.precision)
+    return run_label(replace(config, data=replace(config.data, label_seed=0), train=train))
 
 
-def group_seeds(runs: list[tuple[RunConfig, list[dict]]]) -> dict[str, list[list[dict]]]:
+def pooled_label(setting: str, configs: list[RunConfig]) -> str:
+    """A pooled setting (setting_label with pool_precisions) with the precisions its runs
+    trained in, in the runs' order: 'SDGM 1 MC, bf16 and fp32', 'SDGM 1 MC, fp32'."""
+    precisions = list(dict.fromkeys(config.train.precision for config in configs))
+    return f"{setting}, {' and '.join(precisions)}"
+
+
+def group_seeds(
+    runs: list[tuple[RunConfig, list[dict]]], pool_precisions: bool = False
+) -> dict[str, list[list[dict]]]:
     """setting_label -> the metrics rows of each of its runs, settings in order of first run.
 
     A run whose training seed and labelled draw are those of an earlier run of its setting
     repeats that run (on another device, say) and is no further seed: the k-th run of each
-    seed pair goes to '<setting>, repeat k', so a spread over a group is one over seeds."""
-    return {label: [rows for _, rows in group] for label, group in _seed_groups(runs).items()}
+    seed pair goes to '<setting>, repeat k', so a spread over a group is one over seeds. With
+    `pool_precisions`, fp32 and bf16 runs are seeds of one setting (labelled by
+    pooled_label), so that a bf16 and an fp32 run of the same seeds repeat each other."""
+    groups = _seed_groups(runs, pool_precisions)
+    return {label: [rows for _, rows in group] for label, group in groups.items()}
 
 
-def _seed_groups(runs: list[tuple[RunConfig, list[dict]]]) -> dict[str, list[tuple]]:
+def _seed_groups(
+    runs: list[tuple[RunConfig, list[dict]]], pool_precisions: bool = False
+) -> dict[str, list[tuple]]:
     """group_seeds' groups, of (config, rows) pairs."""
     groups: dict[str, list[tuple]] = {}
     seen: dict[tuple[str, int, int], int] = {}
     for config, rows in runs:
-        setting = setting_label(config)
+        setting = setting_label(config, pool_precisions)
         seeds = (setting, config.train.seed, config.data.label_seed)
         seen[seeds] = seen.get(seeds, 0) + 1
-        label = setting if seen[seeds] == 1 else f"{setting}, repeat {seen[seeds]}"
-        groups.setdefault(label, []).append((config, rows))
-    return groups
+        key = setting if seen[seeds] == 1 else f"{setting}, repeat {seen[seeds]}"
+        groups.setdefault(key, []).append((config, rows))
+    if not pool_precisions:
+        return groups
+    return {_pooled_key(key, group): group for key, group in groups.items()}
 
 
-def table1_from_runs(runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[int]) -> str:
+def _pooled_key(key: str, group: list[tuple]) -> str:
+    """A group's key with its precisions put in before any ', repeat k'."""
+    setting, sep, repeat = key.partition(", repeat ")
+    return pooled_label(setting, [config for config, _ in group]) + (sep + repeat)
+
+
+def table1_from_runs(
+    runs: list[tuple[RunConfig, list[dict]]], at_epochs: list[int], pool_precisions: bool = False
+) -> str:
     """Table 1 as measured, from finished or running runs: one row per setting (the runs'
-    labels without their seeds; repeats of a seed in rows of their own, see group_seeds), the
-    test error at each of `at_epochs` and at each run's last
-    evaluation as mean ± standard deviation over the runs of that setting that got there (with
-    their number), and the paper's figure; a last row gives the authors' training log at the
-    same epochs (adgm.reference)."""
+    labels without their seeds; repeats of a seed in rows of their own, see group_seeds; fp32
+    and bf16 runs in one with `pool_precisions`), the test error at each of `at_epochs` and at
+    each run's last evaluation as mean ± standard deviation over the runs of that setting that
+    got there (with their number), and the paper's figure; a last row gives the authors'
+    training log at the same epochs (adgm.reference)."""
     columns = " | ".join(f"epoch {e}" for e in at_epochs)
     lines = [
         f"| setting | {columns} | last (epochs) | paper |",
         "| --- |" + " --- |" * (len(at_epochs) + 2),
     ]
-    for label, members in _seed_groups(runs).items():
+    for label, members in _seed_groups(runs, pool_precisions).items():
         name, samples = members[0][0].model.name, members[0][0].train.mc_samples
         paper = PAPER_TABLE1.get((name, samples), LATER_PAPER_TABLE1.get(name, "-"))
         tested = [errors_by_epoch(rows) for _, rows in members]

@@ -495,6 +495,36 @@ def test_plot_curves_groups_the_seeds_of_runs_when_asked(tiny_runs, tmp_path, ca
     )
 
 
+def test_plot_curves_pools_precisions_into_one_seed_band_when_asked(
+    tiny_runs, tmp_path, capsys, monkeypatch
+):
+    import adgm.plots
+
+    seeded = tmp_path / "sdgm-seed1-bf16"  # the tiny SDGM run's files, as if seed 1 in bf16
+    shutil.copytree(tiny_runs["sdgm"], seeded)
+    config = json.loads((seeded / "config.json").read_text())
+    config["train"]["seed"], config["data"]["label_seed"] = 1, 1
+    config["train"]["precision"] = "bf16"
+    (seeded / "config.json").write_text(json.dumps(config))
+    drawn = []
+    monkeypatch.setattr(adgm.plots, "plot_curves", lambda curves, out, **_: drawn.append(curves))
+    runs = [str(tiny_runs["sdgm"]), str(seeded), "--group-seeds", "--out", str(tmp_path / "f.png")]
+    assert main(["plot", "curves", *runs]) == 0
+    assert [(label, len(group)) for label, group in drawn[0]] == [
+        ("SDGM 1 MC, hidden 32", 1),
+        ("SDGM 1 MC, bf16, hidden 32", 1),
+    ]
+    assert main(["plot", "curves", *runs, "--pool-precisions"]) == 0
+    assert [(label, len(group)) for label, group in drawn[1]] == [
+        ("SDGM 1 MC, hidden 32, fp32 and bf16", 2)
+    ]
+    capsys.readouterr()
+    assert main(["plot", "curves", *runs[:2], "--pool-precisions"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "adgm: error: --pool-precisions pools the seeds of --group-seeds; give both"
+    )
+
+
 def test_machine_note_gives_each_stretch_of_epochs_its_machine():
     from adgm.reproduce import machine_note
 

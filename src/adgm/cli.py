@@ -21,6 +21,11 @@ from adgm.cli_flags import add_config_flags, config_from_args, flag_name, resuma
 from adgm.config import PRESETS, RESUME_MAY_CHANGE, TEST_INPUTS, ModelConfig, RunConfig
 from adgm.errors import AdgmError
 
+POOL_PRECISIONS_HELP = (
+    "take runs that differ only in their seeds and their training precision (fp32, bf16) for "
+    "seeds of one setting; its label names the precisions pooled"
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -169,6 +174,11 @@ def _add_plot(commands) -> None:
         "mean, with their range shaded, over the epochs all of them evaluated (the runs that "
         "went further go on alone, as thin lines)",
     )
+    curves.add_argument(
+        "--pool-precisions",
+        action="store_true",
+        help="with --group-seeds: " + POOL_PRECISIONS_HELP,
+    )
     curves.set_defaults(handler=run_plot_curves)
     units = plots.add_parser("active-units", help="Figure 3: KL per unit of a and z")
     units.add_argument("run_dir", type=Path)
@@ -195,12 +205,6 @@ def _add_summary(commands) -> None:
         "reached these test errors, e.g. --time-to 5 3 2.25",
     )
     summary.set_defaults(handler=run_summary)
-
-
-POOL_PRECISIONS_HELP = (
-    "take runs that differ only in their seeds and their training precision (fp32, bf16) for "
-    "seeds of one setting; its row names the precisions pooled"
-)
 
 
 def _add_reproduce(commands) -> None:
@@ -426,8 +430,10 @@ def run_plot_curves(args: argparse.Namespace, argv: list[str]) -> int:
         runs.append((load_run_config(run_dir), rows))
     if not runs:
         raise AdgmError("none of these runs has a test-error measurement yet")
+    if args.pool_precisions and not args.group_seeds:
+        raise AdgmError("--pool-precisions pools the seeds of --group-seeds; give both")
     if args.group_seeds:
-        curves = list(group_seeds(runs).items())
+        curves = list(group_seeds(runs, args.pool_precisions).items())
     else:
         curves = [(run_label(config), [rows]) for config, rows in runs]
     path = plot_curves(

@@ -236,6 +236,14 @@ FIGURES: dict[str, list[str]] = {
         "--group-seeds",
         "--reference",
     ],
+    # adgm-gen's three seeds (precisions pooled) against M2's three, while they train.
+    "docs/figures/adgm-gen-seeds-cpu.png": [
+        "plot",
+        "curves",
+        *runs(*M2_BF16, *ADGM_GEN_SEEDS),
+        "--group-seeds",
+        "--pool-precisions",
+    ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",
         "curves",

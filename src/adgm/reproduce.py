@@ -263,23 +263,19 @@ def _seed_groups(
     runs: list[tuple[RunConfig, list[dict]]], pool_precisions: bool = False
 ) -> dict[str, list[tuple]]:
     """group_seeds' groups, of (config, rows) pairs."""
-    groups: dict[str, list[tuple]] = {}
+    groups: dict[tuple[str, int], list[tuple]] = {}  # (setting, k-th run of its seeds) -> runs
     seen: dict[tuple[str, int, int], int] = {}
     for config, rows in runs:
         setting = setting_label(config, pool_precisions)
         seeds = (setting, config.train.seed, config.data.label_seed)
         seen[seeds] = seen.get(seeds, 0) + 1
-        key = setting if seen[seeds] == 1 else f"{setting}, repeat {seen[seeds]}"
-        groups.setdefault(key, []).append((config, rows))
-    if not pool_precisions:
-        return groups
-    return {_pooled_key(key, group): group for key, group in groups.items()}
-
-
-def _pooled_key(key: str, group: list[tuple]) -> str:
-    """A group's key with its precisions put in before any ', repeat k'."""
-    setting, sep, repeat = key.partition(", repeat ")
-    return pooled_label(setting, [config for config, _ in group]) + (sep + repeat)
+        groups.setdefault((setting, seen[seeds]), []).append((config, rows))
+    labelled = {}
+    for (setting, repeat), group in groups.items():
+        if pool_precisions:
+            setting = pooled_label(setting, [config for config, _ in group])
+        labelled[setting if repeat == 1 else f"{setting}, repeat {repeat}"] = group
+    return labelled
 
 
 def table1_from_runs(

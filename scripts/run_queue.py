@@ -123,7 +123,7 @@ def held_for_bf16(run: QueuedRun) -> bool:
     """A bf16 line on a CPU that has no bf16 kernels (adgm.cpu.has_bf16_matrix_kernels)."""
     from adgm.cpu import has_bf16_matrix_kernels
 
-    return trains_bf16_on_the_cpu(run) and not has_bf16_matrix_kernels()
+    return not has_bf16_matrix_kernels() and trains_bf16_on_the_cpu(run)  # the CPU's, first
 
 
 def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
@@ -189,7 +189,7 @@ class QueueRunner:
     ):
         self.queue = Queue(queue_path)
         self.hold_slow_bf16 = hold_slow_bf16
-        self.held: set[str] = set()  # bf16 runs on a CPU without bf16 kernels
+        self.held_bf16: set[str] = set()  # bf16 runs on a CPU without bf16 kernels
         self.runs_dir, self.parallel, self.poll = runs_dir, parallel, poll
         self.running: dict[str, subprocess.Popen] = {}
         self.taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
@@ -223,7 +223,7 @@ class QueueRunner:
     def waiting(self, lines: list[QueuedRun]) -> list[QueuedRun]:
         """The lines still to take, in order, skipping runs that failed, were paused or are
         held."""
-        skipped = self.failed | self.paused | self.held
+        skipped = self.failed | self.paused | self.held_bf16
         return [
             run
             for run in lines
@@ -251,7 +251,7 @@ class QueueRunner:
                     continue
             # Held only where there is training to do: a line its record reaches is done.
             if self.hold_slow_bf16 and held_for_bf16(run):
-                self.held.add(run.name)  # and its later lines
+                self.held_bf16.add(run.name)  # and its later lines
                 say(
                     f"{run.name}: held: it trains in bf16 on this CPU, which has no bf16 "
                     "kernels (a step 8-13 times an fp32 one); --bf16-on-any-cpu trains it"

@@ -300,31 +300,38 @@ def test_band_agreement_measures_a_run_against_the_mean_and_range_of_seeds():
         band_agreement([rows(seeds[0])], rows(other))
 
 
-def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
+def seeded_config(seed: int, **train):
+    """The paper's RunConfig with training seed and labelled draw `seed` and `train` set."""
     from dataclasses import replace
 
-    import numpy as np
-
     from adgm.config import RunConfig
-    from adgm.reproduce import table1_from_runs
 
     paper = RunConfig()
+    return replace(
+        paper,
+        data=replace(paper.data, label_seed=seed),
+        train=replace(paper.train, seed=seed, **train),
+    )
 
-    def seeded(seed, **train):
-        return replace(
-            paper,
-            data=replace(paper.data, label_seed=seed),
-            train=replace(paper.train, seed=seed, **train),
-        )
+
+def rows_at_100(error: float) -> list[dict]:
+    """Metrics rows of a run evaluated once, at epoch 100, with `error` percent."""
+    return [{"epoch": 100, "seconds": 1.0, "test_error": error / 100}]
+
+
+def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
+    import numpy as np
+
+    from adgm.reproduce import table1_from_runs
 
     def rows(errors):  # epoch -> test error in percent
         return [{"epoch": e, "seconds": 1.0, "test_error": v / 100} for e, v in errors.items()]
 
     runs = [
-        (seeded(0), rows({100: 5.0, 200: 2.0})),
-        (seeded(1), rows({100: 6.0, 200: 3.0, 300: 1.5})),
-        (seeded(2), rows({100: 4.0})),
-        (seeded(0, precision="bf16"), rows({100: 7.0})),
+        (seeded_config(0), rows({100: 5.0, 200: 2.0})),
+        (seeded_config(1), rows({100: 6.0, 200: 3.0, 300: 1.5})),
+        (seeded_config(2), rows({100: 4.0})),
+        (seeded_config(0, precision="bf16"), rows({100: 7.0})),
     ]
     table = table1_from_runs(runs, [100, 200, 300]).splitlines()
     assert len(table) == 2 + 2 + 1
@@ -338,7 +345,7 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
     assert table[3] == "| ADGM 1 MC, bf16 | 7.00% | - | - | 7.00% (100) | 2.25% (± 0.08) |"
     assert table[4] == ("| authors' log, ADGM 10 MC | 5.44% | 1.59% | 1.60% | - | - |")
     # Seeds that all stopped at one epoch: their last evaluations are averaged.
-    level = [(seeded(s), rows({100: v, 150: v / 2})) for s, v in enumerate([4.0, 6.0])]
+    level = [(seeded_config(s), rows({100: v, 150: v / 2})) for s, v in enumerate([4.0, 6.0])]
     both = table1_from_runs(level, [100]).splitlines()[2]
     assert both == (
         f"| ADGM 1 MC | 5.00% ± {np.std([4, 6], ddof=1):.2f} (2 runs) | "
@@ -349,29 +356,14 @@ def test_table1_from_runs_groups_seeds_of_a_setting_and_gives_mean_and_sd():
 def test_pooled_precisions_put_fp32_and_bf16_seeds_in_one_row_and_name_them():
     """With pool_precisions a bf16 and an fp32 run of other seeds are two seeds of one setting;
     an fp32 run of a bf16 run's seeds repeats it; each row names its runs' precisions."""
-    from dataclasses import replace
-
     import numpy as np
 
-    from adgm.config import RunConfig
     from adgm.reproduce import table1_from_runs
 
-    paper = RunConfig()
-
-    def seeded(seed, precision):
-        return replace(
-            paper,
-            data=replace(paper.data, label_seed=seed),
-            train=replace(paper.train, seed=seed, precision=precision),
-        )
-
-    def rows(error):
-        return [{"epoch": 100, "seconds": 1.0, "test_error": error / 100}]
-
     runs = [
-        (seeded(0, "bf16"), rows(5.0)),
-        (seeded(1, "fp32"), rows(7.0)),
-        (seeded(0, "fp32"), rows(4.0)),
+        (seeded_config(0, precision="bf16"), rows_at_100(5.0)),
+        (seeded_config(1, precision="fp32"), rows_at_100(7.0)),
+        (seeded_config(0, precision="fp32"), rows_at_100(4.0)),
     ]
     apart = table1_from_runs(runs, [100]).splitlines()[2:4]
     assert [line.split(" | ")[0] for line in apart] == ["| ADGM 1 MC, bf16", "| ADGM 1 MC"]
@@ -385,29 +377,14 @@ def test_pooled_precisions_put_fp32_and_bf16_seeds_in_one_row_and_name_them():
 def test_a_repeat_of_a_seed_is_no_further_seed_of_its_setting():
     """The same command on another device repeats a run: its spread is no seed spread, so
     the k-th run of each seed pair makes a row of its own."""
-    from dataclasses import replace
-
-    from adgm.config import RunConfig
     from adgm.reproduce import group_seeds, table1_from_runs
 
-    paper = RunConfig()
-
-    def seeded(seed, device="cpu"):
-        return replace(
-            paper,
-            data=replace(paper.data, label_seed=seed),
-            train=replace(paper.train, seed=seed, device=device),
-        )
-
-    def rows(error):
-        return [{"epoch": 100, "seconds": 1.0, "test_error": error / 100}]
-
     runs = [
-        (seeded(0), rows(5.0)),
-        (seeded(1), rows(6.0)),
-        (seeded(0, "cuda"), rows(4.0)),
-        (seeded(1, "cuda"), rows(3.0)),
-        (seeded(0, "cuda"), rows(2.0)),
+        (seeded_config(0, device="cpu"), rows_at_100(5.0)),
+        (seeded_config(1, device="cpu"), rows_at_100(6.0)),
+        (seeded_config(0, device="cuda"), rows_at_100(4.0)),
+        (seeded_config(1, device="cuda"), rows_at_100(3.0)),
+        (seeded_config(0, device="cuda"), rows_at_100(2.0)),
     ]
     groups = group_seeds(runs)
     assert list(groups) == ["ADGM 1 MC", "ADGM 1 MC, repeat 2", "ADGM 1 MC, repeat 3"]

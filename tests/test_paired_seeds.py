@@ -31,6 +31,14 @@ def rows(errors: dict[int, float]) -> list[dict]:
     ]
 
 
+def run_folder(folder, run_config: RunConfig, metrics: list[dict]) -> str:
+    """A run folder with its config.json and metrics.jsonl, as the commands read it; its path."""
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(run_config.to_dict()))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    return str(folder)
+
+
 def noisy_curve(seed: int, last: int, offset: float = 0.0) -> dict[int, float]:
     rng = random.Random(seed)
     return {
@@ -146,12 +154,8 @@ def test_a_bad_window_is_a_clear_error(text):
 def test_the_command_prints_the_table_and_refuses_bad_windows_in_one_line(tmp_path, capsys):
     folders = {}
     for model, seed in [("m2", 0), ("adgm", 0)]:
-        folder = tmp_path / f"{model}-{seed}"
-        folder.mkdir()
-        (folder / "config.json").write_text(json.dumps(config(model, seed).to_dict()))
         metrics = rows(noisy_curve(seed, 100, offset=-1.0 * (model == "adgm")))
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
-        folders[model] = str(folder)
+        folders[model] = run_folder(tmp_path / f"{model}-{seed}", config(model, seed), metrics)
     command = ["reproduce", "paired-seeds", "--baseline", folders["m2"], "--runs", folders["adgm"]]
     assert main([*command, "--windows", "5-100"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -202,13 +206,10 @@ def test_pooled_precisions_make_fp32_and_bf16_runs_seeds_of_one_setting(tmp_path
         "(2 seeds, ahead in 2;"
     )
     # The command line passes --pool-precisions on.
-    folders = []
-    for name, (run_config, metrics) in [("m2-0", m2[0]), ("m2-1", m2[1]), ("a-0", adgm[0])]:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "config.json").write_text(json.dumps(run_config.to_dict()))
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
-        folders.append(str(folder))
+    folders = [
+        run_folder(tmp_path / name, *run)
+        for name, run in [("m2-0", m2[0]), ("m2-1", m2[1]), ("a-0", adgm[0])]
+    ]
     command = ["reproduce", "paired-seeds", "--baseline", *folders[:2], "--runs", folders[2]]
     assert main([*command, "--windows", "5-100", "--pool-precisions"]) == 0
     assert "| ADGM 1 MC, bf16, seed 0, label seed 0 | " in capsys.readouterr().out

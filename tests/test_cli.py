@@ -141,6 +141,10 @@ def test_labels_not_divisible_by_classes_is_one_line(mnist_dir, tmp_path, capsys
         (["train", "--device", "cuda:0"], "CUDA"),
         (["train", "--cuda-graphs"], "--cuda-graphs needs a CUDA device (--device cuda)"),
         (["train", "--weight-prior-on", "q-y"], "--weight-prior-on needs --weight-prior"),
+        (
+            ["train", "--model", "m2", "--no-classifier-reads-auxiliary"],
+            "a classifier blind to a needs a model with a stochastic a (adgm, adgm-gen, sdgm)",
+        ),
         (["evaluate", "/nonexistent/run"], "not a run folder"),
         (["train", "--resume"], "runs/adgm is not a run folder (no config.json)"),
         (["train", "--resume", "--model", "sdgm"], "runs/sdgm is not a run folder"),

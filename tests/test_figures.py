@@ -206,6 +206,8 @@ def test_run_labels_name_each_setting_that_departs_from_the_paper():
         train=replace(paper.train, precision="bf16", seed=1, mc_samples=10),
     )
     assert run_label(sdgm) == "SDGM 10 MC, bf16, seed 1"
+    blind = replace(sdgm, model=replace(sdgm.model, classifier_reads_auxiliary=False))
+    assert run_label(blind) == "SDGM 10 MC, classifier q(y|x), bf16, seed 1"
     assert run_label(preset_config("authors-2015")) == (
         "ADGM 1 MC, q(a|x) frozen, class-sorted, mean-log, sample-mean label weights, "
         "weight prior, alpha 1200, grey test images"

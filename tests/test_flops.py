@@ -13,20 +13,31 @@ from adgm.objectives import objective
 
 
 @pytest.mark.parametrize(
-    "name, n_samples",
+    "name, n_samples, reads_a",
     [
-        ("m2", 1),
-        ("adgm", 1),
-        ("adgm", 3),
-        ("adgm-det", 2),
-        ("adgm-gen", 1),
-        ("adgm-gen", 3),
-        ("sdgm", 1),
-        ("sdgm", 2),
+        ("m2", 1, True),
+        ("adgm", 1, True),
+        ("adgm", 3, True),
+        ("adgm-det", 2, True),
+        ("adgm-gen", 1, True),
+        ("adgm-gen", 3, True),
+        ("sdgm", 1, True),
+        ("sdgm", 2, True),
+        ("adgm", 3, False),  # a classifier blind to a: q(y|x)
+        ("adgm-gen", 2, False),
+        ("sdgm", 2, False),
     ],
 )
-def test_step_flops_match_pytorch_flop_counter(name, n_samples):
-    config = ModelConfig(name=name, hidden=(50, 40), z_dim=8, a_dim=6, x_dim=30, n_classes=4)
+def test_step_flops_match_pytorch_flop_counter(name, n_samples, reads_a):
+    config = ModelConfig(
+        name=name,
+        hidden=(50, 40),
+        z_dim=8,
+        a_dim=6,
+        x_dim=30,
+        n_classes=4,
+        classifier_reads_auxiliary=reads_a,
+    )
     model = build_model(config)
     x_l, x_u = torch.rand(7, 30).round(), torch.rand(9, 30).round()
     y_l = torch.arange(7) % 4

@@ -63,10 +63,11 @@ def explicit_log_weight(model, x, y, a, eps_z):
     )
 
 
+@pytest.mark.parametrize("reads_a", [True, False])
 @pytest.mark.parametrize("name", NEW_MODELS)
 @pytest.mark.parametrize("n_samples", [1, 3])
-def test_labelled_bound_and_classifier_equal_an_explicit_loop(name, n_samples):
-    model = tiny_model(name)
+def test_labelled_bound_and_classifier_equal_an_explicit_loop(name, n_samples, reads_a):
+    model = tiny_model(name, classifier_reads_auxiliary=reads_a)
     x, y = binary_batch(6), torch.tensor([0, 1, 2, 2, 1, 0])
     batch = x.shape[0]
     torch.manual_seed(11)
@@ -86,13 +87,14 @@ def test_labelled_bound_and_classifier_equal_an_explicit_loop(name, n_samples):
     torch.testing.assert_close(clf, -torch.log(q_true / n_samples), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("reads_a", [True, False])
 @pytest.mark.parametrize("name", NEW_MODELS)
 @pytest.mark.parametrize("n_samples", [1, 3])
 @pytest.mark.parametrize("label_weights", ["per-sample", "sample-mean"])
 def test_unlabelled_bound_equals_an_explicit_loop_over_labels_and_samples(
-    name, n_samples, label_weights
+    name, n_samples, label_weights, reads_a
 ):
-    model = tiny_model(name)
+    model = tiny_model(name, classifier_reads_auxiliary=reads_a)
     x = binary_batch(5)
     batch, k = x.shape[0], TINY["n_classes"]
     torch.manual_seed(7)

@@ -32,7 +32,9 @@ def explicit_p_x_logits(model, z, y_onehot):
 
 
 def explicit_q_y_logits(model, x, a):
-    return model.classifier_out(concat_mlp(model.classifier, [x, a]))
+    """q(y|a,x) as one MLP of [x, a]; q(y|x) of [x] alone for a classifier blind to a."""
+    reads_a = model.config.classifier_reads_auxiliary
+    return model.classifier_out(concat_mlp(model.classifier, [x, a] if reads_a else [x]))
 
 
 def normal(mu, logvar):
@@ -56,10 +58,11 @@ def weigh_labels(q_y, elbo, label_weights):
     return (q_bar * (elbo_bar - torch.log(q_bar))).sum(-1)
 
 
+@pytest.mark.parametrize("reads_a", [True, False])
 @pytest.mark.parametrize("label_weights", ["per-sample", "sample-mean"])
 @pytest.mark.parametrize("n_samples", [1, 3])
-def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples, label_weights):
-    model = tiny_model("adgm")
+def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples, label_weights, reads_a):
+    model = tiny_model("adgm", classifier_reads_auxiliary=reads_a)
     x = binary_batch(5)
     batch, k = x.shape[0], TINY["n_classes"]
     torch.manual_seed(7)
@@ -91,7 +94,7 @@ def test_unlabelled_bound_equals_explicit_loop_over_labels(n_samples, label_weig
             )
     expected = -weigh_labels(q_y, elbo, label_weights)
     torch.testing.assert_close(batched, expected, rtol=1e-10, atol=1e-10)
-    if n_samples > 1:  # the two weightings differ once the samples of a differ
+    if n_samples > 1 and reads_a:  # the two weightings differ once the samples of a differ
         other = "sample-mean" if label_weights == "per-sample" else "per-sample"
         assert (expected + weigh_labels(q_y, elbo, other)).abs().min() > 1e-6
 
@@ -207,6 +210,7 @@ LIKELIHOOD_CASES = [(name, "bernoulli") for name in MODEL_NAMES] + [
     ("adgm", "gaussian"),
     ("sdgm", "gaussian"),
 ]
+BLIND = dict(classifier_reads_auxiliary=False)  # the classifier q(y|x), blind to a
 
 
 def tiny_model_and_batch(name, likelihood, *, batch, seed, model_seed=0):
@@ -254,6 +258,27 @@ def test_gradients_reach_every_parameter(name, likelihood):
     for param_name, param in model.named_parameters():
         assert param.grad is not None, f"{param_name} gets no gradient"
         assert param.grad.abs().sum() > 0, f"{param_name} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", ["adgm", "adgm-gen", "sdgm"])
+def test_a_classifier_blind_to_a_reads_x_alone_and_every_network_still_trains(name):
+    model = tiny_model(name, **BLIND)
+    reading = tiny_model(name)
+    assert len(model.classifier.input_maps) == 1  # no weights for a at all
+    x, y = binary_batch(6, seed=1), torch.tensor([0, 1, 2, 0, 1, 2])
+    aux = model.sample_auxiliary(x, 4)
+    other = model.sample_auxiliary(binary_batch(6, seed=5), 4)
+    blind_logits = model.q_y_logits(x, aux)
+    assert blind_logits.shape == (1, 6, TINY["n_classes"])
+    torch.testing.assert_close(blind_logits, model.q_y_logits(x, other), rtol=0, atol=0)
+    assert not torch.allclose(reading.q_y_logits(x, aux), reading.q_y_logits(x, other))
+    # q(y|x) of the plain MLP, and the prediction is that whatever the draws of a
+    torch.testing.assert_close(blind_logits[0], explicit_q_y_logits(model, x, None))
+    torch.testing.assert_close(model.predict_proba(x), torch.softmax(blind_logits[0], -1))
+    terms = objective(model, x, y, binary_batch(6, seed=9), alpha=2.0, n_samples=2)
+    terms.loss.backward()
+    for param_name, param in model.named_parameters():  # q(a|x) too, through the bound
+        assert param.grad is not None and param.grad.abs().sum() > 0, param_name
 
 
 @pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)

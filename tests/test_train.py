@@ -193,6 +193,21 @@ def test_training_on_blobs_beats_chance(tmp_path):
     assert rows[-1]["U"] < rows[0]["U"]  # the bound improves
 
 
+def test_an_sdgm_whose_classifier_is_blind_to_a_learns_and_resumes_as_such(tmp_path):
+    config, data = tiny_run("sdgm", epochs=15, seed=1, lr=1e-2)
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, classifier_reads_auxiliary=False)
+    )
+    trainer = Trainer(config, tmp_path, data)
+    trainer.start()
+    rows = trainer.fit(log=lambda _: None)
+    assert rows[-1]["test_error"] < 0.2  # chance is 2/3
+    stored = json.loads((tmp_path / "config.json").read_text())
+    assert stored["model"]["classifier_reads_auxiliary"] is False
+    state = load_latest_checkpoint(tmp_path)["model"]
+    assert "classifier.input_maps.1.weight" not in state  # no weights for a
+
+
 def test_a_bf16_run_learns_as_the_fp32_run_does(tmp_path):
     errors = {}
     for precision in ("fp32", "bf16"):

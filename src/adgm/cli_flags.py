@@ -61,6 +61,9 @@ HELP = {
     "n_classes": "number of classes (set from the data)",
     "gaussian_init": "weights of the mu and log-variance layers: glorot (the paper), small "
     "(N(0, 1e-3^2), the authors' ICML 2016 code); auto: small for adgm-gen and sdgm",
+    "classifier_reads_auxiliary": "the classifier is q(y|a,x) (the paper); "
+    "--no-classifier-reads-auxiliary makes it q(y|x), blind to a, so that a acts only through "
+    "the rest of the model (an ablation; adgm, adgm-gen and sdgm)",
     "likelihood": "p(x|z,y): bernoulli (data in [0, 1], binarised each epoch) or gaussian",
     "epochs": "total number of epochs (one epoch = one pass over the unlabelled set)",
     "mc_samples": "Monte Carlo samples of a and z per point in training (paper: 1 or 10)",

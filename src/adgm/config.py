@@ -32,6 +32,7 @@ MODEL_TITLES = {
     "sdgm": "SDGM",
 }
 LATER_MODELS = ("adgm-gen", "sdgm")  # from the authors' ICML 2016 version and its code
+STOCHASTIC_AUXILIARY_MODELS = ("adgm", "adgm-gen", "sdgm")  # a ~ q(a|x)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ModelConfig:
     n_classes: int = 10
     likelihood: str = "auto"  # p(x|z,y): "bernoulli" ([0, 1] data), "gaussian" (real), "auto"
     gaussian_init: str = "auto"  # mu/logvar layers: "glorot" (paper), "small" (ICML 2016 code)
+    classifier_reads_auxiliary: bool = True  # False: q(y|x), blind to a (an ablation)
 
     @property
     def resolved_gaussian_init(self) -> str:
@@ -107,6 +109,11 @@ class ModelConfig:
             _positive(name, getattr(self, name))
         if self.n_classes < 2:
             raise AdgmError(f"n_classes must be at least 2, got {self.n_classes}")
+        if not self.classifier_reads_auxiliary and self.name not in STOCHASTIC_AUXILIARY_MODELS:
+            raise AdgmError(
+                f"a classifier blind to a needs a model with a stochastic a "
+                f"({', '.join(STOCHASTIC_AUXILIARY_MODELS)}), not {self.name}"
+            )
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,19 @@ def forward_macs(config: ModelConfig, batch: int, n_samples: int, *, labelled: b
     samples_of_a = n_samples if config.name == "adgm" else 1
     a_out = 2 * a if config.name == "adgm" else a  # mean and log-variance, or the mean only
     total += _mlp_macs(batch, d, h, a_out)  # q(a|x)
-    total += x_part + samples_of_a * batch * a * h[0]  # first layer of q(y|a,x)
-    total += _mlp_macs(samples_of_a * batch, h[0], h[1:], k)
-    return MacCount(total, 3 * x_part)
+    return MacCount(total + _classifier_macs(config, batch, samples_of_a), 3 * x_part)
+
+
+def _classifier_macs(config: ModelConfig, batch: int, samples_of_a: int) -> int:
+    """q(y|a,x): its x-part once per x, the rest once per sample of a; q(y|x) once per x."""
+    d, h, k, a = config.x_dim, config.hidden, config.n_classes, config.a_dim
+    if not config.classifier_reads_auxiliary:
+        return _mlp_macs(batch, d, h, k)
+    return (
+        batch * d * h[0]
+        + samples_of_a * batch * a * h[0]
+        + _mlp_macs(samples_of_a * batch, h[0], h[1:], k)
+    )
 
 
 def step_flops(
@@ -63,11 +73,11 @@ def _generative_auxiliary_macs(
     config: ModelConfig, batch: int, n_samples: int, labels: int
 ) -> MacCount:
     """adgm-gen and the SDGM: every network after q(a|x) runs once per sample of a."""
-    d, h, k, z, a = config.x_dim, config.hidden, config.n_classes, config.z_dim, config.a_dim
+    d, h, z, a = config.x_dim, config.hidden, config.z_dim, config.a_dim
     x_part = batch * d * h[0]
     rows, pairs = n_samples * batch, n_samples * batch * labels
     total = _mlp_macs(batch, d, h, 2 * a)  # q(a|x)
-    total += x_part + rows * a * h[0] + _mlp_macs(rows, h[0], h[1:], k)  # q(y|a,x)
+    total += _classifier_macs(config, batch, n_samples)  # q(y|a,x)
     total += x_part + rows * a * h[0] + _mlp_macs(pairs, h[0], h[1:], 2 * z)  # q(z|a,y,x)
     total += _mlp_macs(pairs, z, h, 2 * a)  # p(a|...): its z-part and the rest
     total += _mlp_macs(pairs, z, h, d)  # p(x|...): its z-part and the rest

@@ -57,6 +57,7 @@ def run_label(config: RunConfig) -> str:
     data, model, train = config.data, config.model, config.train
     notes = [
         ("q(a|x) frozen", not train.train_auxiliary and model.name != "m2"),
+        ("classifier q(y|x)", not model.classifier_reads_auxiliary),
         ("bf16", train.precision != paper.train.precision),
         (
             ORDER_NOTES.get(data.unlabelled_order, ""),

@@ -5,6 +5,9 @@ Inference model: q(a|x) q(z|y,x), classifier q(y|a,x):
     q(a|x)   = N(a | mu(x), diag sigma^2(x))
     q(z|y,x) = N(z | mu(y,x), diag sigma^2(y,x))      (see GenerativeClassifier)
     q(y|a,x) = Cat(y | pi(a, x))
+
+With ``classifier_reads_auxiliary`` False the classifier is q(y|x) = Cat(y | pi(x)), as M2's,
+while a stays in the rest of the model (an ablation: what a gives the classifier as an input).
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ class ADGM(GenerativeClassifier):
             config.hidden[-1], config.a_dim, init=config.resolved_gaussian_init
         )
         # q(y|a,x): first layer W_x x + W_a a + b, so W_x x is computed once for all samples of a.
-        self.classifier = MultiInputMLP((config.x_dim, config.a_dim), config.hidden)
+        # Blind to a: q(y|x), first layer W_x x + b.
+        self.classifier_reads_auxiliary = config.classifier_reads_auxiliary
+        classifier_inputs = (config.x_dim, config.a_dim)[
+            : 2 if self.classifier_reads_auxiliary else 1
+        ]
+        self.classifier = MultiInputMLP(classifier_inputs, config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
 
     def auxiliary_encoder_parameters(self) -> list[torch.nn.Parameter]:
@@ -51,8 +59,13 @@ class ADGM(GenerativeClassifier):
         return Auxiliary(value, mu, logvar)
 
     def q_y_logits(self, x: torch.Tensor, aux: Auxiliary) -> torch.Tensor:
-        """Logits of q(y|a,x); x (B, D), aux.value (S, B, A) -> (S, B, K)."""
+        """Logits of q(y|a,x); x (B, D), aux.value (S, B, A) -> (S, B, K).
+
+        A classifier blind to a gives the logits of q(y|x), (1, B, K), whatever aux holds.
+        """
         x_part = self.classifier.first_layer_part(0, x)  # (B, H), once for all samples
+        if not self.classifier_reads_auxiliary:
+            return self.classifier_out(self.classifier.from_pre_activation(x_part)).unsqueeze(0)
         pre = x_part + self.classifier.first_layer_part(1, aux.value)  # (S, B, H)
         return self.classifier_out(self.classifier.from_pre_activation(pre))
 

@@ -84,6 +84,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-class-sorted",
             "sdgm-1mc-bf16-fixed-order",
             "sdgm-authors-2016-1mc-bf16",
+            "sdgm-1mc-classifier-blind",
             "m2-10mc-bf16-cpu",
             *ADGM_10MC,
             *SDGM_10MC_SEEDS,
@@ -141,6 +142,13 @@ RESULTS_TABLES: dict[str, list[str]] = {
         *"20 50 100 140 200 300".split(),
         "--pool-precisions",
     ],
+    # The SDGM with its classifier blind to a, beside the SDGM and M2 of the same seeds (fp32).
+    "classifier-blind": [
+        "summary",
+        *runs("m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"),
+        "--at",
+        *"5 10 20 30 40 60 80 100".split(),
+    ],
     "generative-auxiliary": [
         "summary",
         *runs(
@@ -176,6 +184,7 @@ README_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-fixed-order",
             *AUTHORS_2015_1MC,
             "sdgm-authors-2016-1mc-bf16",
+            "sdgm-1mc-classifier-blind",
             *SDGM_10MC_SEEDS,
             "m2-10mc-bf16-cpu",
             *ADGM_10MC,
@@ -243,6 +252,11 @@ FIGURES: dict[str, list[str]] = {
         *runs(*M2_BF16, *ADGM_GEN_SEEDS),
         "--group-seeds",
         "--pool-precisions",
+    ],
+    "docs/figures/sdgm-classifier-blind-cpu.png": [
+        "plot",
+        "curves",
+        *runs("m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"),
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",

@@ -33,9 +33,8 @@ class ADGM(GenerativeClassifier):
         # q(y|a,x): first layer W_x x + W_a a + b, so W_x x is computed once for all samples of a.
         # Blind to a: q(y|x), first layer W_x x + b.
         self.classifier_reads_auxiliary = config.classifier_reads_auxiliary
-        classifier_inputs = (config.x_dim, config.a_dim)[
-            : 2 if self.classifier_reads_auxiliary else 1
-        ]
+        reads_a = self.classifier_reads_auxiliary
+        classifier_inputs = (config.x_dim, config.a_dim) if reads_a else (config.x_dim,)
         self.classifier = MultiInputMLP(classifier_inputs, config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
 

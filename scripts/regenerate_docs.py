@@ -55,6 +55,8 @@ ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf1
 # adgm-gen's three seeds: seed 0 and 1 in bf16 (seed 1's record stops at epoch 140), seed 2 in
 # fp32 (trained on a CPU without bf16 kernels); tables that average them pool the precisions.
 ADGM_GEN_SEEDS = ["adgm-gen-1mc-bf16", "adgm-gen-1mc-bf16-seed1", "adgm-gen-1mc-seed2"]
+# The SDGM with its classifier blind to a, beside the SDGM and M2 of the same seeds (fp32).
+CLASSIFIER_BLIND = ["m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"]
 AUTHORS_2015_1MC = [
     "adgm-authors-2015-1mc-bf16",
     "adgm-authors-2015-1mc-bf16-two-layers",
@@ -142,10 +144,9 @@ RESULTS_TABLES: dict[str, list[str]] = {
         *"20 50 100 140 200 300".split(),
         "--pool-precisions",
     ],
-    # The SDGM with its classifier blind to a, beside the SDGM and M2 of the same seeds (fp32).
     "classifier-blind": [
         "summary",
-        *runs("m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"),
+        *runs(*CLASSIFIER_BLIND),
         "--at",
         *"5 10 20 30 40 60 80 100".split(),
     ],
@@ -256,7 +257,7 @@ FIGURES: dict[str, list[str]] = {
     "docs/figures/sdgm-classifier-blind-cpu.png": [
         "plot",
         "curves",
-        *runs("m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"),
+        *runs(*CLASSIFIER_BLIND),
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",

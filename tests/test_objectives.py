@@ -210,7 +210,6 @@ LIKELIHOOD_CASES = [(name, "bernoulli") for name in MODEL_NAMES] + [
     ("adgm", "gaussian"),
     ("sdgm", "gaussian"),
 ]
-BLIND = dict(classifier_reads_auxiliary=False)  # the classifier q(y|x), blind to a
 
 
 def tiny_model_and_batch(name, likelihood, *, batch, seed, model_seed=0):
@@ -262,7 +261,7 @@ def test_gradients_reach_every_parameter(name, likelihood):
 
 @pytest.mark.parametrize("name", ["adgm", "adgm-gen", "sdgm"])
 def test_a_classifier_blind_to_a_reads_x_alone_and_every_network_still_trains(name):
-    model = tiny_model(name, **BLIND)
+    model = tiny_model(name, classifier_reads_auxiliary=False)
     reading = tiny_model(name)
     assert len(model.classifier.input_maps) == 1  # no weights for a at all
     x, y = binary_batch(6, seed=1), torch.tensor([0, 1, 2, 0, 1, 2])

@@ -32,8 +32,7 @@ class ADGM(GenerativeClassifier):
         )
         # q(y|a,x): first layer W_x x + W_a a + b, so W_x x is computed once for all samples of a.
         # Blind to a: q(y|x), first layer W_x x + b.
-        self.classifier_reads_auxiliary = config.classifier_reads_auxiliary
-        reads_a = self.classifier_reads_auxiliary
+        reads_a = config.classifier_reads_auxiliary
         classifier_inputs = (config.x_dim, config.a_dim) if reads_a else (config.x_dim,)
         self.classifier = MultiInputMLP(classifier_inputs, config.hidden)
         self.classifier_out = glorot_linear(config.hidden[-1], config.n_classes)
@@ -63,7 +62,7 @@ class ADGM(GenerativeClassifier):
         A classifier blind to a gives the logits of q(y|x), (1, B, K), whatever aux holds.
         """
         x_part = self.classifier.first_layer_part(0, x)  # (B, H), once for all samples
-        if not self.classifier_reads_auxiliary:
+        if not self.config.classifier_reads_auxiliary:
             return self.classifier_out(self.classifier.from_pre_activation(x_part)).unsqueeze(0)
         pre = x_part + self.classifier.first_layer_part(1, aux.value)  # (S, B, H)
         return self.classifier_out(self.classifier.from_pre_activation(pre))

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Normal
 
+from adgm.config import STOCHASTIC_AUXILIARY_MODELS, ModelConfig
+from adgm.errors import AdgmError
 from adgm.objectives import labelled_bound, objective, prior_log_ratio, unlabelled_bound
 from tests.conftest import MODEL_NAMES, TINY, binary_batch, tiny_model
 
@@ -278,6 +280,20 @@ def test_a_classifier_blind_to_a_reads_x_alone_and_every_network_still_trains(na
     terms.loss.backward()
     for param_name, param in model.named_parameters():  # q(a|x) too, through the bound
         assert param.grad is not None and param.grad.abs().sum() > 0, param_name
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_configs_list_of_models_that_sample_a_agrees_with_the_models(name):
+    """config.STOCHASTIC_AUXILIARY_MODELS (which the configuration checks before any model is
+    built) names exactly the models whose q(a|x) is sampled; only they take a blind classifier."""
+    samples_a = tiny_model(name).stochastic_auxiliary
+    assert samples_a == (name in STOCHASTIC_AUXILIARY_MODELS)
+    blind = ModelConfig(name=name, **{**TINY, "classifier_reads_auxiliary": False})
+    if samples_a:
+        blind.validate()
+    else:
+        with pytest.raises(AdgmError, match=f"stochastic a .*not {name}$"):
+            blind.validate()
 
 
 @pytest.mark.parametrize("name, likelihood", LIKELIHOOD_CASES)

@@ -58,6 +58,11 @@ ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf1
 ADGM_GEN_SEEDS = ["adgm-gen-1mc-bf16", "adgm-gen-1mc-bf16-seed1", "adgm-gen-1mc-seed2"]
 # The SDGM with its classifier blind to a, beside the SDGM and M2 of the same seeds (fp32).
 CLASSIFIER_BLIND = ["m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"]
+# Seeds 0, 1 and 2 of M2 and of the SDGM as references for the blind SDGM's seeds (seed 0 fp32,
+# seeds 1 and 2 bf16; tables that use them pool the precisions); the blind seeds trained so far.
+M2_REFERENCE_SEEDS = ["m2-1mc", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
+SDGM_REFERENCE_SEEDS = ["sdgm-1mc", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
+CLASSIFIER_BLIND_SEEDS = ["sdgm-1mc-classifier-blind", "sdgm-1mc-classifier-blind-seed1"]
 AUTHORS_2015_1MC = [
     "adgm-authors-2015-1mc-bf16",
     "adgm-authors-2015-1mc-bf16-two-layers",
@@ -147,6 +152,19 @@ RESULTS_TABLES: dict[str, list[str]] = {
         *runs(*CLASSIFIER_BLIND),
         "--at",
         *"5 10 20 30 40 60 80 100".split(),
+    ],
+    "classifier-blind-seeds": [
+        "reproduce",
+        "paired-seeds",
+        "--baseline",
+        *runs(*M2_REFERENCE_SEEDS),
+        "--runs",
+        *runs(*SDGM_REFERENCE_SEEDS, *CLASSIFIER_BLIND_SEEDS),
+        "--windows",
+        "5-50",
+        "55-100",
+        "5-100",
+        "--pool-precisions",
     ],
     "generative-auxiliary": [
         "summary",

@@ -50,8 +50,6 @@ SDGM_SEEDS = three_seeds("sdgm-1mc-bf16")
 SDGM_10MC_SEEDS = three_seeds("sdgm-10mc-bf16")  # the same seeds at 10 MC (GPU runs)
 # The paper's ADGM at 10 MC: eq. 9's classification term (CPU), the mean of logs (CPU, GPU).
 ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf16-mean-log"]
-# The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
-# two with it (the preset), two without it.
 # adgm-gen's three seeds: seed 0 and 1 in bf16 (seed 1's record stops at epoch 140), seed 2 in
 # fp32 (trained on a CPU without bf16 kernels); tables that average them pool the precisions.
 # Table 1 lists these three, not seed 0's fp32 run (to epoch 100) too, so no seed counts twice.
@@ -63,6 +61,8 @@ CLASSIFIER_BLIND = ["m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"]
 M2_REFERENCE_SEEDS = ["m2-1mc", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
 SDGM_REFERENCE_SEEDS = ["sdgm-1mc", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
 CLASSIFIER_BLIND_SEEDS = ["sdgm-1mc-classifier-blind", "sdgm-1mc-classifier-blind-seed1"]
+# The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
+# two with it (the preset), two without it.
 AUTHORS_2015_1MC = [
     "adgm-authors-2015-1mc-bf16",
     "adgm-authors-2015-1mc-bf16-two-layers",

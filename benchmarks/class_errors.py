@@ -1,8 +1,9 @@
 """Where a run's test errors fall: the error of each class and the largest confusions.
 
-For each run folder (its latest checkpoint), on the test set as the run evaluates it (binary or
-grey), with --samples draws of a, the prediction argmax_y mean_s q(y|a_s,x) is tallied into a
-K x K confusion matrix C (C[t, p] = images of class t predicted p), and the script prints
+For each run folder (its latest checkpoint, or with --epoch N the one of the end of epoch N),
+on the test set as the run evaluates it (binary or grey), with --samples draws of a, the
+prediction argmax_y mean_s q(y|a_s,x) is tallied into a K x K confusion matrix C (C[t, p] =
+images of class t predicted p), and the script prints
 
     error          sum of the off-diagonal of C over its total, in %
     per class      1 - C[t, t] / sum_p C[t, p] for each class t, in %
@@ -63,9 +64,12 @@ def class_errors(confusion: torch.Tensor, top: int) -> dict:
     }
 
 
-def run_class_errors(run: str, *, samples: int, seed: int, top: int) -> dict:
-    """class_errors of a run's latest checkpoint on its test set, with its epoch and model."""
-    config, model, epoch = load_trained_model(run)
+def run_class_errors(
+    run: str, *, samples: int, seed: int, top: int, epoch: int | None = None
+) -> dict:
+    """class_errors of a run's latest checkpoint (or that of the end of `epoch`) on its test
+    set, with its epoch and model."""
+    config, model, epoch = load_trained_model(run, epoch=epoch)
     data = load_data(config.data, likelihood=config.model.likelihood)
     torch.manual_seed(seed)
     predicted = predict_proba(model, data.x_test, n_samples=samples).argmax(-1)
@@ -93,13 +97,20 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="draws of a per image")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws of a")
     parser.add_argument("--top", type=int, default=5, help="confusions listed")
+    parser.add_argument(
+        "--epoch",
+        type=int,
+        help="the checkpoint of the end of this epoch (one the run still keeps), not the latest",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args()
     torch.set_num_threads(1)
     failed = False
     for run in args.runs:
         try:
-            row = run_class_errors(run, samples=args.samples, seed=args.seed, top=args.top)
+            row = run_class_errors(
+                run, samples=args.samples, seed=args.seed, top=args.top, epoch=args.epoch
+            )
         except AdgmError as error:
             print(f"class_errors: {error}", file=sys.stderr)
             failed = True

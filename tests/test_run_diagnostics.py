@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 from pathlib import Path
 
@@ -159,6 +160,38 @@ def test_the_class_errors_are_those_of_an_explicit_tally(small_m2):
     for c in listed:
         assert tally[c["true"]][c["predicted"]] == c["count"]
         assert c["share"] == pytest.approx(c["count"] / wrong)
+
+
+def test_class_errors_of_an_earlier_epoch_read_that_epochs_checkpoint(
+    small_m2, tmp_path, capsys, monkeypatch
+):
+    """--epoch N reads the checkpoint of the end of epoch N even where `latest` names a newer
+    one; an epoch the run no longer keeps is one line that lists the epochs it keeps."""
+    class_errors = benchmark("class_errors")
+    out, _ = small_m2
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    at_epoch_1 = class_errors.run_class_errors(str(run), samples=1, seed=0, top=3)
+    state = torch.load(run / "checkpoints" / "epoch-00001-step-00000.pt", weights_only=True)
+    state["epoch"] = 2
+    for name, weights in state["model"].items():
+        if name.startswith("classifier"):
+            weights.zero_()  # every image gets one class: a different tally
+    torch.save(state, run / "checkpoints" / "epoch-00002-step-00000.pt")
+    (run / "checkpoints" / "latest").write_text("epoch-00002-step-00000.pt\n")
+
+    latest = class_errors.run_class_errors(str(run), samples=1, seed=0, top=3)
+    assert latest["epoch"] == 2 and latest["error"] != at_epoch_1["error"]
+    again = class_errors.run_class_errors(str(run), samples=1, seed=0, top=3, epoch=1)
+    assert again == at_epoch_1
+
+    monkeypatch.setattr("sys.argv", ["class_errors.py", str(run), "--epoch", "7"])
+    with pytest.raises(SystemExit) as stopped:
+        class_errors.main()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no checkpoint of epoch 7" in err
+    assert "(epochs kept: 1, 2)" in err
 
 
 def test_a_run_folder_that_is_not_one_gets_one_line(tmp_path, capsys, monkeypatch):

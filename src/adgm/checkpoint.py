@@ -95,6 +95,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise AdgmError(f"checkpoint {path} is unreadable: {reason}") from None
 
 
+def load_epoch_checkpoint(run_dir: Path, epoch: int) -> dict[str, Any]:
+    """The checkpoint taken at the end of epoch `epoch` (its file must still be kept)."""
+    folder = Path(run_dir) / FOLDER
+    path = folder / checkpoint_name(epoch, 0)
+    if not path.is_file():
+        kept = sorted(int(c.name.split("-")[1]) for c in folder.glob("epoch-*-step-00000.pt"))
+        listed = ", ".join(map(str, kept)) if kept else "none"
+        raise AdgmError(f"no checkpoint of epoch {epoch} in {folder} (epochs kept: {listed})")
+    return load_checkpoint(path)
+
+
 def load_latest_checkpoint(run_dir: Path) -> dict[str, Any]:
     """The checkpoint `latest` names; if that is missing or unreadable, the newest that loads."""
     folder = Path(run_dir) / FOLDER

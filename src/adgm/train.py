@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from adgm.checkpoint import FOLDER, load_latest_checkpoint
+from adgm.checkpoint import FOLDER, load_epoch_checkpoint, load_latest_checkpoint
 from adgm.cli_flags import resumable_flags
 from adgm.config import RESUME_MAY_CHANGE, RunConfig
 from adgm.cpu import denormals_flushed
@@ -313,13 +313,17 @@ def _resumable_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_trained_model(
-    run_dir: Path, device: str = "cpu"
+    run_dir: Path, device: str = "cpu", epoch: int | None = None
 ) -> tuple[RunConfig, GenerativeClassifier, int]:
-    """(config, model with the latest checkpoint's weights, epochs trained) of a run folder."""
+    """(config, model with the latest checkpoint's weights, epochs trained) of a run folder;
+    with `epoch`, the weights of the checkpoint at the end of that epoch instead."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     model = build_model(config.model).to(resolve_device(device))
-    state = load_latest_checkpoint(run_dir)
+    if epoch is None:
+        state = load_latest_checkpoint(run_dir)
+    else:
+        state = load_epoch_checkpoint(run_dir, epoch)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError:

@@ -62,6 +62,11 @@ def test_tiny_mnist_run_learns_and_resumes(mnist_dir, tmp_path):
     assert grey.returncode == 0, grey.stderr
     grey_result = json.loads(grey.stdout)
     assert grey_result["test_inputs"] == "grey" and 0 <= grey_result["test_error"] < 0.6
+    earlier = adgm("evaluate", str(out), "--samples", "5", "--epoch", "3")
+    assert earlier.returncode == 0, earlier.stderr
+    assert json.loads(earlier.stdout)["epoch"] == 3
+    gone = adgm("evaluate", str(out), "--epoch", "1")  # three checkpoints are kept: 2, 3, 4
+    assert one_line_error(gone).endswith("(epochs kept: 2, 3, 4)")
     changed = adgm("train", "--resume", "--out", str(out), "--model", "m2")
     assert one_line_error(changed).endswith("may be given (got --model)")
 

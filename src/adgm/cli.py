@@ -139,6 +139,12 @@ def _add_evaluate(commands) -> None:
         default=None,
         help="binary or grey-level test images (default: the run's setting)",
     )
+    evaluate.add_argument(
+        "--epoch",
+        type=int,
+        default=None,
+        help="the checkpoint of the end of this epoch, one the run still keeps (default: latest)",
+    )
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -360,7 +366,7 @@ def run_evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     from adgm.likelihood import refuse_grey_targets
     from adgm.train import load_trained_model
 
-    config, model, epoch = load_trained_model(args.run_dir, args.device)
+    config, model, epoch = load_trained_model(args.run_dir, args.device, epoch=args.epoch)
     data_config = config.data
     if args.test_inputs is not None:
         data_config = dataclasses.replace(data_config, test_inputs=args.test_inputs)

@@ -69,12 +69,17 @@ def run_class_errors(
 ) -> dict:
     """class_errors of a run's latest checkpoint (or that of the end of `epoch`) on its test
     set, with its epoch and model."""
-    config, model, epoch = load_trained_model(run, epoch=epoch)
+    config, model, trained = load_trained_model(run, epoch=epoch)
     data = load_data(config.data, likelihood=config.model.likelihood)
     torch.manual_seed(seed)
     predicted = predict_proba(model, data.x_test, n_samples=samples).argmax(-1)
     confusion = confusion_matrix(data.y_test, predicted, model.n_classes)
-    return {"run": run, "model": config.model.name, "epoch": epoch, **class_errors(confusion, top)}
+    return {
+        "run": run,
+        "model": config.model.name,
+        "epoch": trained,
+        **class_errors(confusion, top),
+    }
 
 
 def format_row(row: dict) -> str:

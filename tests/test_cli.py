@@ -259,7 +259,8 @@ def test_a_run_trained_with_cuda_graphs_resumes_on_a_cpu_without_them(mnist_dir,
 
 
 def test_the_authors_preset_changes_exactly_their_settings_and_flags_override_it():
-    from adgm.cli import build_parser, config_from_args
+    from adgm.cli import build_parser
+    from adgm.cli_flags import config_from_args
     from adgm.config import RunConfig
 
     def config(*flags):

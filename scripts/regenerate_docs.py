@@ -60,7 +60,11 @@ CLASSIFIER_BLIND = ["m2-1mc", "sdgm-1mc", "sdgm-1mc-classifier-blind"]
 # seeds 1 and 2 bf16; tables that use them pool the precisions); the blind seeds trained so far.
 M2_REFERENCE_SEEDS = ["m2-1mc", "m2-1mc-bf16-seed1", "m2-1mc-bf16-seed2"]
 SDGM_REFERENCE_SEEDS = ["sdgm-1mc", "sdgm-1mc-bf16-seed1", "sdgm-1mc-bf16-seed2"]
-CLASSIFIER_BLIND_SEEDS = ["sdgm-1mc-classifier-blind", "sdgm-1mc-classifier-blind-seed1"]
+CLASSIFIER_BLIND_SEEDS = [
+    "sdgm-1mc-classifier-blind",
+    "sdgm-1mc-classifier-blind-seed1",
+    "sdgm-1mc-classifier-blind-seed2",
+]
 # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
 # two with it (the preset), two without it.
 AUTHORS_2015_1MC = [

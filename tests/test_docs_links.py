@@ -3,6 +3,7 @@ link with #anchor to a Markdown file, that file has a heading whose GitHub ancho
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-HEADING = re.compile(r"^#{1,6} +(.+?) *#*$")
+HEADING = re.compile(r"^#{1,6} +(.+?) *#*$", re.MULTILINE)
+CODE_BLOCK = re.compile(r"^\s*```.*?^\s*```", re.DOTALL | re.MULTILINE)
 
 
 def github_anchor(heading: str) -> str:
@@ -21,23 +23,20 @@ def github_anchor(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-def anchors_of(markdown: Path) -> set[str]:
+def prose(markdown: Path) -> str:
+    """The text of a Markdown file without its fenced code blocks."""
+    return CODE_BLOCK.sub("", markdown.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def anchors_of(markdown: Path) -> frozenset[str]:
     """The anchors of the headings of a Markdown file, outside fenced code blocks."""
-    anchors, fenced = set(), False
-    for line in markdown.read_text(encoding="utf-8").splitlines():
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-            continue
-        match = None if fenced else HEADING.match(line)
-        if match:
-            anchors.add(github_anchor(match.group(1)))
-    return anchors
+    return frozenset(github_anchor(heading) for heading in HEADING.findall(prose(markdown)))
 
 
 def relative_links(markdown: Path) -> list[str]:
     """The targets of the links in a Markdown file that point inside the repository."""
-    text = re.sub(r"```.*?```", "", markdown.read_text(encoding="utf-8"), flags=re.DOTALL)
-    return [t for t in LINK.findall(text) if not re.match(r"[a-z]+:", t)]
+    return [t for t in LINK.findall(prose(markdown)) if not re.match(r"[a-z]+:", t)]
 
 
 def broken_links(markdown: Path) -> list[str]:

@@ -73,6 +73,22 @@ def test_a_command_that_prints_no_table_is_refused():
         regenerate_docs.regenerate(DOC, {"first": ["a"], "second": ["b"]}, lambda a: "none\n")
 
 
+def test_every_results_table_sits_on_one_page_that_holds_its_block():
+    """Each table of RESULTS_TABLES is drawn into exactly one page of docs/results/, and that
+    page has the table's marker lines (a table left out of TABLES would go stale unseen)."""
+    placed = [
+        (document, name)
+        for document, tables in regenerate_docs.TABLES.items()
+        if document.startswith("docs/results/")
+        for name in tables
+    ]
+    assert sorted(name for _, name in placed) == sorted(regenerate_docs.RESULTS_TABLES)
+    for document, name in placed:
+        text = (ROOT / document).read_text()
+        assert f"<!-- generated: {name} -->" in text, (document, name)
+        assert f"<!-- end generated: {name} -->" in text, (document, name)
+
+
 def test_every_table_and_figure_reads_committed_run_records():
     tables = [t for doc in regenerate_docs.TABLES.values() for t in doc.values()]
     for arguments in [*tables, *regenerate_docs.FIGURES.values()]:

@@ -535,6 +535,29 @@ def test_machine_note_gives_each_stretch_of_epochs_its_machine():
     )
 
 
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(1.5, 25.0, {"2", "3", "10", "20"}), (0.2, 60.0, {"0.2", "0.3", "1", "10", "20"})],
+)
+def test_the_log_error_axis_reads_as_plain_numbers(low, high, expected):
+    """Tick labels of the log-scale axis are plain numbers a reader takes in at a glance, not
+    matplotlib's default powers of ten (2 x 10^0); minor ticks are labelled where the range is
+    short, as matplotlib's log formatter chooses."""
+    from adgm.plots import _pyplot, plain_log_scale
+
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [low, high])
+    plain_log_scale(ax)
+    fig.canvas.draw()
+    labels = {t.get_text() for minor in (False, True) for t in ax.get_yticklabels(minor=minor)}
+    plt.close(fig)
+    labels.discard("")
+    assert expected <= labels, labels
+    assert all(float(label) == float(f"{float(label):g}") for label in labels)  # plain numbers
+    assert not any(mark in label for label in labels for mark in ("e", "$", "\u00d7", "\u2212"))
+
+
 def test_a_legend_of_many_lines_goes_beside_the_axes_and_a_short_one_stays_inside(tmp_path):
     from PIL import Image
 

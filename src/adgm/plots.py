@@ -44,6 +44,20 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+def plain_log_scale(ax) -> None:
+    """Put ax's y axis on a log scale whose ticks read as plain numbers (0.5, 2, 3, 10, 20), not
+    as powers of ten; matplotlib's log formatter still chooses which ticks carry a label."""
+    from matplotlib import ticker
+
+    class PlainLogFormatter(ticker.LogFormatter):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 LEGEND_WIDTH = 60  # characters a legend line of plot_curves holds before it wraps
 LEGEND_INSIDE_LINES = 8  # a legend of more lines (or one that hides a point) goes beside the axes
 ORDER_NOTES = {"class-sorted": "class-sorted", "fixed": "fixed order"}
@@ -188,7 +202,7 @@ def draw_curves(ax, curves: Sequence[tuple[str, Sequence[list[dict]]]], *, refer
             ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
             for later in _beyond(tested, epochs[-1]):  # runs that went on: alone, thin
                 ax.plot(*zip(*later), color=line.get_color(), linewidth=0.8)
-    ax.set_yscale("log")
+    plain_log_scale(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%), 100 samples of a")
     ax.grid(True, which="both", alpha=0.3)
@@ -234,7 +248,7 @@ def plot_active_units(kl: dict[str, torch.Tensor], path: Path, *, threshold: flo
         active = int((values > threshold).sum())
         ax.bar(range(len(ordered)), ordered, width=1.0)
         ax.axhline(threshold, color="red", linewidth=1, label=f"threshold {threshold:g}")
-        ax.set_yscale("log")
+        plain_log_scale(ax)
         ax.set_title(f"{name}: {active} of {len(ordered)} units active")
         ax.set_xlabel("unit (sorted)")
         ax.set_ylabel("KL[q || p] (nats), mean over test set")

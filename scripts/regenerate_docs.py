@@ -258,12 +258,51 @@ FIGURES: dict[str, list[str]] = {
         *runs("adgm-authors-2015-10mc-bf16", "adgm-authors-2015-10mc-bf16-cpu"),
         "--reference",
     ],
+    # The authors' paper-era configuration at 1 MC against the paper's ADGM (its first run) and M2.
+    "docs/figures/authors-2015-cpu.png": [
+        "plot",
+        "curves",
+        *runs("m2-1mc", "adgm-1mc-bf16/replaced-record", "adgm-authors-2015-1mc-bf16"),
+        "--reference",
+    ],
+    # The class-sorted data order against the shuffled default (the SDGM), and M2.
+    "docs/figures/ablation-class-sorted-cpu.png": [
+        "plot",
+        "curves",
+        *runs("m2-1mc", "sdgm-1mc-bf16", "sdgm-1mc-bf16-class-sorted"),
+        "--reference",
+    ],
+    # 10 MC against 1 MC in seed 0: the paper's ADGM, the authors' configuration and the SDGM.
+    "docs/figures/mc-samples-gpu.png": [
+        "plot",
+        "curves",
+        *runs(
+            "adgm-authors-2015-1mc-bf16",
+            "adgm-authors-2015-10mc-bf16",
+            "adgm-1mc-bf16",
+            "adgm-10mc-bf16",
+            "sdgm-1mc-bf16",
+            "sdgm-10mc-bf16",
+        ),
+        "--reference",
+    ],
     # AUTHORS_2015_1MC, each with its last 10,000 training images, and the log.
     "docs/figures/authors-2015-prior-depth-cpu.png": [
         "plot",
         "curves",
         *runs(*AUTHORS_2015_1MC),
         "--reference",
+    ],
+    # Which network's prior costs the configuration its sevens: the prior on every network, on
+    # none, and on the classifier alone (the last in fp32, on another processor).
+    "docs/figures/authors-2015-prior-per-network-cpu.png": [
+        "plot",
+        "curves",
+        *runs(
+            "adgm-authors-2015-1mc-bf16-two-layers",
+            "adgm-authors-2015-1mc-bf16-no-prior",
+            "adgm-authors-2015-1mc-prior-q-y",
+        ),
     ],
     # 1 MC against 10 MC: the SDGM's three seeds each way (mean and range), the paper's ADGM at
     # 10 MC past epoch 100 (the GPU's mean-log run) beside its 1 MC run and M2 (seed 0).

@@ -327,6 +327,14 @@ FIGURES: dict[str, list[str]] = {
         "curves",
         *runs(*CLASSIFIER_BLIND),
     ],
+    # The blind SDGM's three seeds (fp32) against the bf16 SDGM's and M2's, each group's mean
+    # with its range shaded, as the blind seeds train on from epoch 100 to 300.
+    "docs/figures/sdgm-classifier-blind-seeds-cpu.png": [
+        "plot",
+        "curves",
+        *runs(*M2_BF16, *SDGM_SEEDS, *CLASSIFIER_BLIND_SEEDS),
+        "--group-seeds",
+    ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",
         "curves",

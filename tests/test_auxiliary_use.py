@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from adgm.models.base import Auxiliary
+from tests.scripts import load_script
 
-SPEC = importlib.util.spec_from_file_location(
-    "auxiliary_use", Path(__file__).resolve().parents[1] / "benchmarks" / "auxiliary_use.py"
-)
-auxiliary_use = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(auxiliary_use)
+auxiliary_use = load_script("benchmarks", "auxiliary_use")
 
 
 class StandIn:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from adgm.data.mnist import Dataset
 from adgm.data.split import balanced_label_indices
+from tests.scripts import load_script
 
-SPEC = importlib.util.spec_from_file_location(
-    "label_draws", Path(__file__).resolve().parents[1] / "benchmarks" / "label_draws.py"
-)
-label_draws = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(label_draws)
+label_draws = load_script("benchmarks", "label_draws")
 
 
 def clusters(n_per_class: int, seed: int, noise: float) -> Dataset:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,19 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-run_queue = load("run_queue")
-queue_status = load("queue_status")
+run_queue = load_script("scripts", "run_queue")
+queue_status = load_script("scripts", "queue_status")
 
 COMMAND = "adgm train --model m2 --mc-samples 1"
 

@@ -3,17 +3,16 @@ rest of the document is untouched, and bad documents or failing commands change 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "regenerate_docs.py"
-_spec = importlib.util.spec_from_file_location("regenerate_docs", SCRIPT)
-regenerate_docs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(regenerate_docs)
+regenerate_docs = load_script("scripts", "regenerate_docs")
 
 DOC = """# Results
 

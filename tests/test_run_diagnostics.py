@@ -3,7 +3,6 @@ independent computations; resume_check.py's verdicts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,16 +17,13 @@ from adgm.data import load_data
 from adgm.data.batches import epoch_batches
 from adgm.objectives import objective
 from adgm.train import load_trained_model
+from tests.scripts import load_script
 from tests.test_cli import SMALL
 
 
 def benchmark(name: str):
     """A script of benchmarks/ as a module."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks", name)
 
 
 gradient_norms = benchmark("gradient_norms")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.scripts import load_script
 from tests.test_train import blobs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_queue.py"
-_spec = importlib.util.spec_from_file_location("run_queue", SCRIPT)
-run_queue = importlib.util.module_from_spec(_spec)
-sys.modules["run_queue"] = run_queue  # dataclasses look their module up there
-_spec.loader.exec_module(run_queue)
+run_queue = load_script("scripts", "run_queue")
 
 TINY = "--hidden 16 --z-dim 2 --a-dim 2 --eval-samples 3 --unlabelled-batch 20"
 

@@ -345,13 +345,20 @@ FIGURES: dict[str, list[str]] = {
         "curves",
         *runs(*CLASSIFIER_BLIND),
     ],
-    # The blind SDGM's three seeds (fp32) against the bf16 SDGM's and M2's, each group's mean
-    # with its range shaded, as the blind seeds train on from epoch 100 to 300.
+    # The blind SDGM's three seeds (fp32, to epoch 100) against the bf16 SDGM's and M2's, each
+    # group's mean with its range shaded.
     "docs/figures/sdgm-classifier-blind-seeds-cpu.png": [
         "plot",
         "curves",
         *runs(*M2_BF16, *SDGM_SEEDS, *CLASSIFIER_BLIND_SEEDS),
         "--group-seeds",
+    ],
+    # The blind SDGM of seed 0 trained again in bf16, to epoch 300, against the bf16 SDGM and M2
+    # of seed 0; it grows as the run trains.
+    "docs/figures/sdgm-classifier-blind-bf16-cpu.png": [
+        "plot",
+        "curves",
+        *runs("m2-1mc-bf16", "sdgm-1mc-bf16", *CLASSIFIER_BLIND_BF16_SEEDS),
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",

@@ -358,7 +358,7 @@ FIGURES: dict[str, list[str]] = {
     "docs/figures/sdgm-classifier-blind-bf16-cpu.png": [
         "plot",
         "curves",
-        *runs("m2-1mc-bf16", "sdgm-1mc-bf16", *CLASSIFIER_BLIND_BF16_SEEDS),
+        *runs("m2-1mc-bf16", "sdgm-1mc-bf16", "sdgm-1mc-bf16-classifier-blind"),
     ],
     "docs/figures/curves-generative-auxiliary-cpu.png": [
         "plot",

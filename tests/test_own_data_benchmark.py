@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from adgm import ADGMClassifier
-from tests.test_run_diagnostics import benchmark
+from tests.scripts import load_script
 
-own_data = benchmark("own_data")
+own_data = load_script("benchmarks", "own_data")
 
 
 def test_settings_read_numbers_tuples_and_words_and_name_the_records():

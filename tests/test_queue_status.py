@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts import load_script
+from tests.scripts import ROOT, load_script
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = ROOT / "scripts"
 
 run_queue = load_script("scripts", "run_queue")
 queue_status = load_script("scripts", "queue_status")

@@ -4,13 +4,11 @@ rest of the document is untouched, and bad documents or failing commands change 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.scripts import load_script
+from tests.scripts import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "regenerate_docs.py"
 regenerate_docs = load_script("scripts", "regenerate_docs")
 

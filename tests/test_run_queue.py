@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.scripts import load_script
+from tests.scripts import ROOT, load_script
 from tests.test_train import blobs
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_queue.py"
+SCRIPT = ROOT / "scripts" / "run_queue.py"
 run_queue = load_script("scripts", "run_queue")
 
 TINY = "--hidden 16 --z-dim 2 --a-dim 2 --eval-samples 3 --unlabelled-batch 20"

@@ -10,7 +10,9 @@ QUEUE is scripts/run_queue.py's file. One row per line, in the queue's order:
   process holds the run folder's lock, its pid in RUN_DIR/lock); "paused" (a folder short of the
   target that no process holds: the queue resumes it from its last checkpoint); "waiting" (no
   folder: the queue starts it; "trains again from epoch 0" where only its copy records part of
-  it); "held: bf16" (a bf16 line on a CPU without bf16 kernels, which run_queue holds);
+  it); "held: bf16" (a bf16 line on a CPU without bf16 kernels, which run_queue holds); "left
+  to NAME" (an fp32 line whose bf16 twin NAME trains here or reaches its target: run_queue
+  leaves it);
 - pace: the mean wall time of the last 20 epochs recorded (training and evaluation), and, for a
   run training or paused here, the hours left to the target at that pace.
 
@@ -23,13 +25,13 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_queue import QueuedRun, held_for_bf16, read_queue  # noqa: E402
+from run_queue import QueuedRun, bf16_twin, held_for_bf16, read_queue  # noqa: E402
 
 from adgm.run_folder import CONFIG, read_metrics  # noqa: E402
 from adgm.run_lock import LOCK_FILE  # noqa: E402
@@ -80,25 +82,44 @@ def seconds_per_epoch(rows: list[dict]) -> float | None:
     )
 
 
+def recorded_rows(name: str, runs_dir: Path, copy_to: Path | None) -> list[dict]:
+    """The metrics rows of RUNS_DIR/NAME, or of its copy where the run folder is gone."""
+    if (runs_dir / name / CONFIG).exists():
+        return read_metrics(runs_dir / name)
+    if copy_to is not None and (copy_to / name / CONFIG).exists():
+        return read_metrics(copy_to / name)  # the record outlives a lost run folder
+    return []
+
+
+def recorded_epoch(name: str, runs_dir: Path, copy_to: Path | None) -> int:
+    """The last epoch recorded_rows has (0 for none)."""
+    return max((row["epoch"] for row in recorded_rows(name, runs_dir, copy_to)), default=0)
+
+
 def line_status(
     run: QueuedRun,
     runs_dir: Path,
     copy_to: Path | None,
     held: Callable[[QueuedRun], bool] = held_for_bf16,
+    lines: Sequence[QueuedRun] = (),
 ) -> LineStatus:
-    """One line of the queue: how far its run got and what the queue does with it next."""
+    """One line of the queue (`lines`, the whole queue, for its bf16 twin): how far its run got
+    and what the queue does with it next."""
     run_dir = runs_dir / run.name
     has_folder = (run_dir / CONFIG).exists()
-    rows = read_metrics(run_dir) if has_folder else []
-    if not has_folder and copy_to is not None and (copy_to / run.name / CONFIG).exists():
-        rows = read_metrics(copy_to / run.name)  # the record outlives a lost run folder
+    rows = recorded_rows(run.name, runs_dir, copy_to)
     epoch = max((row["epoch"] for row in rows), default=0)
+    twin = bf16_twin(run, lines) if lines else None
     if epoch >= run.target_epoch:
         state = "done"
     elif held(run):
         state = "held: bf16"
     elif has_folder and held_by_a_live_process(run_dir):
         state = "training"
+    elif twin is not None and (
+        not held(twin) or recorded_epoch(twin.name, runs_dir, copy_to) >= run.target_epoch
+    ):
+        state = f"left to {twin.name}"
     elif has_folder:
         state = "paused"
     else:
@@ -133,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         lines = read_queue(args.queue)
-        statuses = [line_status(run, args.runs_dir, args.copy_to) for run in lines]
+        statuses = [line_status(run, args.runs_dir, args.copy_to, lines=lines) for run in lines]
     except (OSError, ValueError, KeyError, TypeError) as error:
         print(f"queue_status: error: {error}", file=sys.stderr)
         return 2

@@ -33,12 +33,17 @@ SIGTERM) to the queue passes Ctrl-C to the runs, which write a checkpoint after 
 step, and waits for them. On a CPU without bf16 kernels (adgm.cpu.has_bf16_matrix_kernels: no
 AVX-512 or AMX), where a bf16 step takes 8-13 times an fp32 one, a line that trains in bf16 on
 the CPU is held, with a message, and the lines after it go on; --bf16-on-any-cpu trains it.
+An fp32 line on the CPU whose bf16 twin is in the queue (another name, the same configuration
+but the precision, to at least its target) is left, with a message, where that twin trains (a
+CPU with bf16 kernels, or --bf16-on-any-cpu) or already reaches the fp32 line's target: the
+twin answers it in half the time; on a CPU without bf16 kernels the fp32 line trains instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import shlex
@@ -47,9 +52,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from adgm.config import RunConfig
 from adgm.run_folder import (
     COMMAND,
     CONFIG,
@@ -98,24 +105,49 @@ def last_epoch(run_dir: Path) -> int:
     return max((row["epoch"] for row in read_metrics(run_dir)), default=0)
 
 
-def trains_bf16_on_the_cpu(run: QueuedRun) -> bool:
-    """Whether the line trains with precision bf16 on this machine's CPU, as `adgm train` reads
-    its arguments (defaults, --preset and abbreviations included): device cpu, or auto on a
-    machine without CUDA. A run folder keeps the precision it started with, so the line's
-    arguments say it for a resumed run too. A line the CLI refuses is left to fail as it runs."""
+def cpu_training_config(run: QueuedRun) -> RunConfig | None:
+    """The configuration `adgm train` reads from the line's arguments (defaults, --preset and
+    abbreviations included) where it trains on this machine's CPU: device cpu, or auto on a
+    machine without CUDA. None for a line that trains elsewhere, or that the CLI refuses (left to
+    fail as it runs). A run folder keeps the configuration it started with, so the line's
+    arguments say it for a resumed run too."""
     from adgm.cli import build_parser
     from adgm.cli_flags import config_from_args
     from adgm.devices import resolve_device
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # its usage error is said when it runs
-            train = config_from_args(build_parser().parse_args(["train", *run.arguments])).train
+            config = config_from_args(build_parser().parse_args(["train", *run.arguments]))
     except SystemExit:
-        return False
-    if train.precision != "bf16":
-        return False
-    return train.device == "cpu" or (
-        train.device == "auto" and resolve_device("auto").type == "cpu"
+        return None
+    device = config.train.device
+    on_the_cpu = device == "cpu" or (device == "auto" and resolve_device("auto").type == "cpu")
+    return config if on_the_cpu else None
+
+
+def trains_bf16_on_the_cpu(run: QueuedRun) -> bool:
+    """Whether the line trains with precision bf16 on this machine's CPU."""
+    config = cpu_training_config(run)
+    return config is not None and config.train.precision == "bf16"
+
+
+def bf16_twin(run: QueuedRun, lines: Sequence[QueuedRun]) -> QueuedRun | None:
+    """The first line of `lines` that trains `run` (an fp32 line on the CPU) in bf16: another
+    name, to at least run's target, with a configuration equal to run's but for its precision
+    (seeds, model and every flag alike). None for a bf16 line, or where there is no such line."""
+    config = cpu_training_config(run)
+    if config is None or config.train.precision != "fp32":
+        return None
+    in_bf16 = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="bf16"))
+    return next(
+        (
+            line
+            for line in lines
+            if line.name != run.name
+            and line.target_epoch >= run.target_epoch
+            and cpu_training_config(line) == in_bf16
+        ),
+        None,
     )
 
 
@@ -190,6 +222,7 @@ class QueueRunner:
         self.queue = Queue(queue_path)
         self.hold_slow_bf16 = hold_slow_bf16
         self.held_bf16: set[str] = set()  # bf16 runs on a CPU without bf16 kernels
+        self.left_to_twin: set[str] = set()  # fp32 runs whose bf16 twin answers them
         self.runs_dir, self.parallel, self.poll = runs_dir, parallel, poll
         self.running: dict[str, subprocess.Popen] = {}
         self.taken: set[tuple[str, int]] = set()  # lines started, or found done, in this call
@@ -221,9 +254,9 @@ class QueueRunner:
             process.send_signal(signal.SIGINT)
 
     def waiting(self, lines: list[QueuedRun]) -> list[QueuedRun]:
-        """The lines still to take, in order, skipping runs that failed, were paused or are
-        held."""
-        skipped = self.failed | self.paused | self.held_bf16
+        """The lines still to take, in order, skipping runs that failed, were paused, are held
+        or are left to their bf16 twins."""
+        skipped = self.failed | self.paused | self.held_bf16 | self.left_to_twin
         return [
             run
             for run in lines
@@ -257,6 +290,14 @@ class QueueRunner:
                     "kernels (a step 8-13 times an fp32 one); --bf16-on-any-cpu trains it"
                 )
                 continue
+            twin = bf16_twin(run, lines)
+            if twin is not None and self.twin_answers(twin, run.target_epoch):
+                self.left_to_twin.add(run.name)  # and its later lines
+                say(
+                    f"{run.name}: left to {twin.name}, the same run in bf16, which trains on "
+                    f"this CPU or reaches epoch {run.target_epoch} already"
+                )
+                continue
             if recorded:
                 self.copier.held.add(run.name)  # compared with the run once it passes
                 say(
@@ -274,6 +315,14 @@ class QueueRunner:
                     env=self.environment,
                     start_new_session=True,
                 )
+
+    def twin_answers(self, twin: QueuedRun, epoch: int) -> bool:
+        """Whether a bf16 twin answers an fp32 line to `epoch`: it trains here (not held), or
+        its run or record already reaches that epoch."""
+        if not (self.hold_slow_bf16 and held_for_bf16(twin)):
+            return True
+        recorded = self.copier.recorded_epoch(twin.name) if self.copier is not None else 0
+        return max(last_epoch(self.runs_dir / twin.name), recorded) >= epoch
 
     def reap(self) -> None:
         """Copy each running run's small files; say how each run that ended did."""

@@ -127,3 +127,26 @@ def test_the_script_prints_a_table_and_a_bad_queue_is_one_line(queue, tmp_path):
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "line 1" in bad.stderr
+
+
+def test_an_fp32_line_whose_bf16_twin_trains_here_or_reaches_its_target_is_left(tmp_path):
+    runs, copies = tmp_path / "runs", tmp_path / "copies"
+    path = tmp_path / "queue.txt"
+    path.write_text(
+        f"full 30 {COMMAND} --device cpu\n"
+        f"half 30 {COMMAND} --device cpu --precision bf16\n"
+        f"other 30 {COMMAND} --device cpu --seed 3\n"
+    )
+    lines = run_queue.read_queue(path)
+
+    def states(held):
+        return [
+            queue_status.line_status(run, runs, copies, held=held, lines=lines).state
+            for run in lines
+        ]
+
+    never, bf16 = (lambda run: False), (lambda run: "bf16" in run.arguments)
+    assert states(never) == ["left to half", "waiting", "waiting"]
+    assert states(bf16) == ["waiting", "held: bf16", "waiting"]  # a CPU without bf16 kernels
+    record(copies / "half", 30)  # its record reaches the target: answered on any CPU
+    assert states(bf16) == ["left to half", "done", "waiting"]

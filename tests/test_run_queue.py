@@ -391,3 +391,71 @@ def test_a_bf16_line_its_copy_already_reaches_is_done_not_held(tmp_path, monkeyp
     assert said.count("slow: held") == 1
     assert said.index("not trained again") < said.index("slow: held")
     assert not (new_runs / "slow").exists() and epochs_of(copies / "slow") == [1]
+
+
+@pytest.mark.parametrize(
+    ("fp32_line", "other_line", "twin"),
+    [
+        (
+            "a 300 adgm train --model sdgm --seed 1",
+            "b 300 adgm train --model sdgm --seed 1 --precision bf16",
+            True,
+        ),
+        ("a 300 adgm train --model sdgm", "b 400 adgm train --prec bf16 --model sdgm", True),
+        ("a 300 adgm train --model sdgm", "b 200 adgm train --model sdgm --precision bf16", False),
+        (
+            "a 300 adgm train --model sdgm --seed 1",
+            "b 300 adgm train --model sdgm --precision bf16",
+            False,
+        ),
+        ("a 300 adgm train --model sdgm", "b 300 adgm train --model m2 --precision bf16", False),
+        ("a 300 adgm train --model sdgm", "b 300 adgm train --model sdgm", False),  # no bf16
+        (
+            "a 300 adgm train --model sdgm",
+            "b 300 adgm train --model sdgm --precision bf16 --device cuda",
+            False,
+        ),
+        ("a 300 adgm train --model sdgm --precision bf16", "b 300 adgm train --model sdgm", False),
+    ],
+)
+def test_an_fp32_lines_bf16_twin_has_its_configuration_but_the_precision(
+    tmp_path, fp32_line, other_line, twin
+):
+    """Seeds, model and device match, the target is reached; the precision alone differs."""
+    queue = queue_file(tmp_path, [fp32_line, other_line])
+    run, other = run_queue.read_queue(queue)
+    assert run_queue.bf16_twin(run, [run, other]) == (other if twin else None)
+
+
+def test_an_fp32_line_is_left_to_its_bf16_twin_where_the_twin_trains(tmp_path, monkeypatch, capsys):
+    """With bf16 kernels the twin trains and the fp32 line is left (its later line too); without
+    them the twin is held and the fp32 line trains; once the twin's record reaches the target,
+    the fp32 line is left on any CPU."""
+    import adgm.cpu
+
+    train, runs = tiny_training(tmp_path)
+    copies = tmp_path / "copies"
+    fp32, bf16 = f"{train} --device cpu", f"{train} --device cpu --precision bf16"
+    queue = queue_file(tmp_path, [f"full 1 {fp32}", f"half 2 {bf16}", f"full 2 {fp32}"])
+    runs.mkdir()
+    monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: True)
+    assert run_queue.run_queue(queue, runs, 2, 0.2, copy_to=copies, hold_slow_bf16=True) == 0
+    said = capsys.readouterr().out
+    assert epochs_of(runs / "half") == [1, 2] and not (runs / "full").exists()
+    assert said.count("full: left to half, the same run in bf16") == 1
+
+    monkeypatch.setattr(adgm.cpu, "has_bf16_matrix_kernels", lambda: False)
+    other_runs = tmp_path / "other-runs"
+    other_runs.mkdir()
+    assert run_queue.run_queue(queue, other_runs, 2, 0.2, hold_slow_bf16=True) == 0
+    said = capsys.readouterr().out
+    assert epochs_of(other_runs / "full") == [1, 2] and not (other_runs / "half").exists()
+    assert "half: held" in said and "left to" not in said
+
+    new_runs = tmp_path / "new-runs"  # a machine without bf16 kernels, the twin's record kept
+    new_runs.mkdir()
+    assert run_queue.run_queue(queue, new_runs, 2, 0.2, copy_to=copies, hold_slow_bf16=True) == 0
+    said = capsys.readouterr().out
+    assert not (new_runs / "full").exists() and not (new_runs / "half").exists()
+    assert "half: " in said and "records epoch 2; not trained again" in said
+    assert said.count("full: left to half") == 1

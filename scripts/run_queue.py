@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import shlex
@@ -105,20 +106,30 @@ def last_epoch(run_dir: Path) -> int:
     return max((row["epoch"] for row in read_metrics(run_dir)), default=0)
 
 
+@functools.cache
+def parsed_training_config(arguments: tuple[str, ...]) -> RunConfig | None:
+    """`adgm train ARGUMENTS`'s configuration, or None where the CLI refuses them (kept: a queue
+    reads the same lines again and again)."""
+    from adgm.cli import build_parser
+    from adgm.cli_flags import config_from_args
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # its usage error is said when it runs
+            return config_from_args(build_parser().parse_args(["train", *arguments]))
+    except SystemExit:
+        return None
+
+
 def cpu_training_config(run: QueuedRun) -> RunConfig | None:
     """The configuration `adgm train` reads from the line's arguments (defaults, --preset and
     abbreviations included) where it trains on this machine's CPU: device cpu, or auto on a
     machine without CUDA. None for a line that trains elsewhere, or that the CLI refuses (left to
     fail as it runs). A run folder keeps the configuration it started with, so the line's
     arguments say it for a resumed run too."""
-    from adgm.cli import build_parser
-    from adgm.cli_flags import config_from_args
     from adgm.devices import resolve_device
 
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # its usage error is said when it runs
-            config = config_from_args(build_parser().parse_args(["train", *run.arguments]))
-    except SystemExit:
+    config = parsed_training_config(run.arguments)
+    if config is None:
         return None
     device = config.train.device
     on_the_cpu = device == "cpu" or (device == "auto" and resolve_device("auto").type == "cpu")

@@ -459,3 +459,12 @@ def test_an_fp32_line_is_left_to_its_bf16_twin_where_the_twin_trains(tmp_path, m
     assert not (new_runs / "full").exists() and not (new_runs / "half").exists()
     assert "half: " in said and "records epoch 2; not trained again" in said
     assert said.count("full: left to half") == 1
+
+
+def test_the_reproductions_queue_reads_and_adgm_train_takes_each_of_its_lines():
+    """docs/runs/queue.txt: a line the CLI refuses would fail only when the queue reaches it,
+    hours later."""
+    lines = run_queue.read_queue(ROOT / "docs" / "runs" / "queue.txt")
+    assert len(lines) > 10
+    refused = [run.name for run in lines if run_queue.parsed_training_config(run.arguments) is None]
+    assert refused == []

@@ -70,7 +70,11 @@ CLASSIFIER_BLIND_SEEDS = [
 ]
 # The blind SDGM trained again in bf16 (on a CPU with bf16 kernels) to epoch 300, against the
 # bf16 SDGM and M2 of its seeds, which reach 300: the seeds trained so far.
-CLASSIFIER_BLIND_BF16_SEEDS = ["sdgm-1mc-bf16-classifier-blind"]
+CLASSIFIER_BLIND_BF16_SEEDS = [
+    "sdgm-1mc-bf16-classifier-blind",
+    "sdgm-1mc-bf16-classifier-blind-seed1",
+    "sdgm-1mc-bf16-classifier-blind-seed2",
+]
 # The authors' paper-era configuration at 1 MC: three hidden layers without the weight prior,
 # two with it (the preset), two without it.
 AUTHORS_2015_1MC = [

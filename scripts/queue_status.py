@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_queue import QueuedRun, bf16_twin, held_for_bf16, read_queue  # noqa: E402
+from run_queue import QueuedRun, answering_bf16_twin, held_for_bf16, read_queue  # noqa: E402
 
 from adgm.run_folder import CONFIG, read_metrics  # noqa: E402
 from adgm.run_lock import LOCK_FILE  # noqa: E402
@@ -109,15 +109,14 @@ def line_status(
     has_folder = (run_dir / CONFIG).exists()
     rows = recorded_rows(run.name, runs_dir, copy_to)
     epoch = max((row["epoch"] for row in rows), default=0)
-    twin = bf16_twin(run, lines) if lines else None
     if epoch >= run.target_epoch:
         state = "done"
     elif held(run):
         state = "held: bf16"
     elif has_folder and held_by_a_live_process(run_dir):
         state = "training"
-    elif twin is not None and (
-        not held(twin) or recorded_epoch(twin.name, runs_dir, copy_to) >= run.target_epoch
+    elif twin := answering_bf16_twin(
+        run, lines, held, lambda name: recorded_epoch(name, runs_dir, copy_to)
     ):
         state = f"left to {twin.name}"
     elif has_folder:

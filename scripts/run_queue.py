@@ -53,7 +53,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +167,21 @@ def held_for_bf16(run: QueuedRun) -> bool:
     from adgm.cpu import has_bf16_matrix_kernels
 
     return not has_bf16_matrix_kernels() and trains_bf16_on_the_cpu(run)  # the CPU's, first
+
+
+def answering_bf16_twin(
+    run: QueuedRun,
+    lines: Sequence[QueuedRun],
+    held: Callable[[QueuedRun], bool],
+    reached_epoch: Callable[[str], int],
+) -> QueuedRun | None:
+    """`run`'s bf16 twin (bf16_twin) where the twin answers it, so the queue leaves `run`: the
+    twin is not held on this CPU (`held`), or it already reaches run's target
+    (`reached_epoch(NAME)`: the last epoch its run folder or its record has). None otherwise."""
+    twin = bf16_twin(run, lines)
+    if twin is None or (held(twin) and reached_epoch(twin.name) < run.target_epoch):
+        return None
+    return twin
 
 
 def train_command(run: QueuedRun, run_dir: Path) -> list[str]:
@@ -294,15 +309,15 @@ class QueueRunner:
                     say(f"{run.name}: {where} records epoch {recorded}; not trained again")
                     continue
             # Held only where there is training to do: a line its record reaches is done.
-            if self.hold_slow_bf16 and held_for_bf16(run):
+            if self.held(run):
                 self.held_bf16.add(run.name)  # and its later lines
                 say(
                     f"{run.name}: held: it trains in bf16 on this CPU, which has no bf16 "
                     "kernels (a step 8-13 times an fp32 one); --bf16-on-any-cpu trains it"
                 )
                 continue
-            twin = bf16_twin(run, lines)
-            if twin is not None and self.twin_answers(twin, run.target_epoch):
+            twin = answering_bf16_twin(run, lines, self.held, self.reached_epoch)
+            if twin is not None:
                 self.left_to_twin.add(run.name)  # and its later lines
                 say(
                     f"{run.name}: left to {twin.name}, the same run in bf16, which trains on "
@@ -327,13 +342,14 @@ class QueueRunner:
                     start_new_session=True,
                 )
 
-    def twin_answers(self, twin: QueuedRun, epoch: int) -> bool:
-        """Whether a bf16 twin answers an fp32 line to `epoch`: it trains here (not held), or
-        its run or record already reaches that epoch."""
-        if not (self.hold_slow_bf16 and held_for_bf16(twin)):
-            return True
-        recorded = self.copier.recorded_epoch(twin.name) if self.copier is not None else 0
-        return max(last_epoch(self.runs_dir / twin.name), recorded) >= epoch
+    def held(self, run: QueuedRun) -> bool:
+        """Whether this call holds the line (`hold_slow_bf16` and ``held_for_bf16``)."""
+        return self.hold_slow_bf16 and held_for_bf16(run)
+
+    def reached_epoch(self, name: str) -> int:
+        """The last epoch of the run's folder or, where further, of its record."""
+        recorded = self.copier.recorded_epoch(name) if self.copier is not None else 0
+        return max(last_epoch(self.runs_dir / name), recorded)
 
     def reap(self) -> None:
         """Copy each running run's small files; say how each run that ended did."""

@@ -129,8 +129,8 @@ def method(
 
 
 def run(args) -> None:
-    for dataset in args.datasets:
-        x, y, x_test, y_test = load(dataset, args.train_size, args.test_size)
+    data = {d: load(d, args.train_size, args.test_size) for d in args.datasets}  # all, or fail
+    for dataset, (x, y, x_test, y_test) in data.items():
         for per_class in args.labels_per_class:
             for draw in range(args.first_draw, args.first_draw + args.draws):
                 partial = hide_labels(y, per_class, draw)
@@ -270,7 +270,12 @@ def main() -> None:
                 f"own_data.py: error: --set: the estimators have no parameter {unknown}"
             )
     if not args.table:
-        run(args)
+        from adgm.errors import AdgmError
+
+        try:
+            run(args)
+        except AdgmError as error:  # a missing or corrupt data set: one line, before any fit
+            raise SystemExit(f"own_data.py: error: {error}") from None
     path = args.table or args.out
     if path:
         with open(path) as f:

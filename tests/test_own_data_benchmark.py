@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -107,3 +108,20 @@ def test_the_table_puts_baselines_before_estimators_whatever_the_files_order():
         "90.0 (1 draw) (2 s) | 85.0 (1 draw) (2 s) |"
     )
     assert wine == "| wine (100 train) | 15 |  | 60.0 (1 draw) (2 s) |  |  |"
+
+
+def test_a_missing_data_set_is_one_line_before_any_fit(tmp_path):
+    """digits comes first in the list, but nothing is fitted or recorded: every data set is
+    found before the first fit, so a missing one costs seconds, not hours."""
+    out = tmp_path / "fits.jsonl"
+    empty = tmp_path / "no-fashion"
+    empty.mkdir()
+    env = {**os.environ, "ADGM_FASHION_DATA_DIR": str(empty), "HOME": str(tmp_path)}
+    command = [sys.executable, own_data.__file__, "--datasets", "digits", "fashion-mnist"]
+    command += ["--methods", "logreg", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("own_data.py: error: Fashion-MNIST file ")
+    assert "missing" in line and "Traceback" not in result.stderr
+    assert result.stdout == "" and not out.exists()

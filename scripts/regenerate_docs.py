@@ -104,6 +104,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
             "sdgm-1mc-bf16-fixed-order",
             "sdgm-authors-2016-1mc-bf16",
             "sdgm-1mc-classifier-blind",
+            "sdgm-1mc-bf16-classifier-blind",
             "m2-10mc-bf16-cpu",
             *ADGM_10MC,
             *SDGM_10MC_SEEDS,

@@ -99,7 +99,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.add_argument(
-        "--models", nargs="+", default=None, help="only these models (default: every case)"
+        "--models",
+        nargs="+",
+        default=None,
+        choices=sorted({name for name, _ in CASES}),
+        help="only these models (default: every case)",
     )
     parser.add_argument(
         "--default-malloc",
@@ -140,7 +144,8 @@ def main() -> None:
         rows[0],
     )
     print(
-        f"summary: ADGM 1 MC {summary['dtype']} on {summary['device']}: "
+        f"summary: {summary['model']} {summary['mc_samples']} MC {summary['dtype']} on "
+        f"{summary['device']}: "
         f"{summary['ms_per_step']:.1f} ms/step, {summary['s_per_epoch']:.1f} s/epoch, "
         f"{summary['ratio_to_floor']:.2f}x its FLOP floor"
     )

@@ -161,6 +161,17 @@ def run(args) -> None:
                             out.write(json.dumps(record) + "\n")
 
 
+def unwritable(path: str) -> str | None:
+    """Why fits could not be appended to `path` (a missing folder, no permission), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a folder"
+    if not os.path.isdir(folder):
+        return f"no folder {folder}"
+    target = path if os.path.exists(path) else folder
+    return None if os.access(target, os.W_OK) else f"{target} is not writable"
+
+
 def label(name: str, precision: str, settings: dict | None = None) -> str:
     """The method's name in the records and the table: for the estimators, their precision when
     bf16 and the parameters set (``adgm bf16 max_steps=6000``)."""
@@ -269,6 +280,10 @@ def main() -> None:
             raise SystemExit(
                 f"own_data.py: error: --set: the estimators have no parameter {unknown}"
             )
+    if args.out and not args.table:  # checked before the first fit, the file left as it is
+        problem = unwritable(args.out)
+        if problem:
+            raise SystemExit(f"own_data.py: error: --out {args.out}: {problem}")
     if not args.table:
         from adgm.errors import AdgmError
 

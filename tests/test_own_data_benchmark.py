@@ -125,3 +125,16 @@ def test_a_missing_data_set_is_one_line_before_any_fit(tmp_path):
     assert line.startswith("own_data.py: error: Fashion-MNIST file ")
     assert "missing" in line and "Traceback" not in result.stderr
     assert result.stdout == "" and not out.exists()
+
+
+def test_an_out_file_that_cannot_be_written_is_one_line_before_any_fit(tmp_path):
+    command = [sys.executable, own_data.__file__, "--datasets", "wine", "--methods", "logreg"]
+    out = tmp_path / "no-such-folder" / "fits.jsonl"
+    result = subprocess.run(command + ["--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"own_data.py: error: --out {out}: no folder {tmp_path / 'no-such-folder'}"
+    )
+    assert result.stdout == ""  # no fit ran
+    result = subprocess.run(command + ["--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.stderr.strip() == f"own_data.py: error: --out {tmp_path}: is a folder"

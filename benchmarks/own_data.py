@@ -280,11 +280,10 @@ def main() -> None:
             raise SystemExit(
                 f"own_data.py: error: --set: the estimators have no parameter {unknown}"
             )
-    if args.out and not args.table:  # checked before the first fit, the file left as it is
-        problem = unwritable(args.out)
+    if not args.table:
+        problem = args.out and unwritable(args.out)  # before the first fit, the file untouched
         if problem:
             raise SystemExit(f"own_data.py: error: --out {args.out}: {problem}")
-    if not args.table:
         from adgm.errors import AdgmError
 
         try:

@@ -45,13 +45,12 @@ def three_seeds(name: str) -> list[str]:
 M2_BF16 = three_seeds("m2-1mc-bf16")
 ADGM_BF16 = three_seeds("adgm-1mc-bf16")
 ADGM_FROZEN_BF16 = three_seeds("adgm-1mc-bf16-a-frozen")
-M2_AND_ADGM = ["m2-1mc", *M2_BF16, "adgm-det-1mc-bf16", *ADGM_BF16]
 SDGM_SEEDS = three_seeds("sdgm-1mc-bf16")
 SDGM_10MC_SEEDS = three_seeds("sdgm-10mc-bf16")  # the same seeds at 10 MC (GPU runs)
 # The paper's ADGM at 10 MC: eq. 9's classification term (CPU), the mean of logs (CPU, GPU).
 ADGM_10MC = ["adgm-10mc-bf16-cpu", "adgm-10mc-bf16-mean-log-cpu", "adgm-10mc-bf16-mean-log"]
-# adgm-gen's three seeds: seed 0 and 1 in bf16 (seed 1's record stops at epoch 140), seed 2 in
-# fp32 (trained on a CPU without bf16 kernels); tables that average them pool the precisions.
+# adgm-gen's three seeds: seed 0 and 1 in bf16, seed 2 in fp32 (trained on a CPU without bf16
+# kernels); tables that average them pool the precisions.
 # Table 1 lists these three, not seed 0's fp32 run (to epoch 100) too, so no seed counts twice.
 ADGM_GEN_SEEDS = ["adgm-gen-1mc-bf16", "adgm-gen-1mc-bf16-seed1", "adgm-gen-1mc-seed2"]
 # The SDGM with its classifier blind to a, beside the SDGM and M2 of the same seeds (fp32).
@@ -84,6 +83,31 @@ AUTHORS_2015_1MC = [
 ]
 
 
+# Table 1's rows, in docs/results/table-1.md (epochs 100, 200, 300) and in the README (more
+# epochs): M2, the SDGM, adgm-gen and the paper's ADGM over seeds, the ablations, the authors'
+# configurations, the blind classifier, then the 10 MC runs.
+TABLE_1_RUNS = [
+    "m2-1mc",
+    *M2_BF16,
+    "sdgm-1mc",
+    *SDGM_SEEDS,
+    *ADGM_GEN_SEEDS,
+    *ADGM_BF16,
+    *ADGM_FROZEN_BF16,
+    "adgm-det-1mc-bf16",
+    "sdgm-1mc-bf16-class-sorted",
+    "sdgm-1mc-bf16-fixed-order",
+    *AUTHORS_2015_1MC,
+    "sdgm-authors-2016-1mc-bf16",
+    "sdgm-1mc-classifier-blind",
+    *CLASSIFIER_BLIND_BF16_SEEDS,
+    *SDGM_10MC_SEEDS,
+    "m2-10mc-bf16-cpu",
+    *ADGM_10MC,
+    "adgm-authors-2015-10mc-bf16",
+]
+
+
 def runs(*names: str) -> list[str]:
     return [f"docs/runs/{name}" for name in names]
 
@@ -93,23 +117,7 @@ RESULTS_TABLES: dict[str, list[str]] = {
     "table-1": [
         "reproduce",
         "table1-from-runs",
-        *runs(
-            *M2_AND_ADGM,
-            *ADGM_FROZEN_BF16,
-            *AUTHORS_2015_1MC,
-            *ADGM_GEN_SEEDS,
-            "sdgm-1mc",
-            *SDGM_SEEDS,
-            "sdgm-1mc-bf16-class-sorted",
-            "sdgm-1mc-bf16-fixed-order",
-            "sdgm-authors-2016-1mc-bf16",
-            "sdgm-1mc-classifier-blind",
-            *CLASSIFIER_BLIND_BF16_SEEDS,
-            "m2-10mc-bf16-cpu",
-            *ADGM_10MC,
-            *SDGM_10MC_SEEDS,
-            "adgm-authors-2015-10mc-bf16",
-        ),
+        *runs(*TABLE_1_RUNS),
         "--at",
         *"100 200 300".split(),
     ],
@@ -213,26 +221,7 @@ README_TABLES: dict[str, list[str]] = {
     "results": [
         "reproduce",
         "table1-from-runs",
-        *runs(
-            "m2-1mc",
-            *M2_BF16,
-            "sdgm-1mc",
-            *SDGM_SEEDS,
-            *ADGM_GEN_SEEDS,
-            *ADGM_BF16,
-            *ADGM_FROZEN_BF16,
-            "adgm-det-1mc-bf16",
-            "sdgm-1mc-bf16-class-sorted",
-            "sdgm-1mc-bf16-fixed-order",
-            *AUTHORS_2015_1MC,
-            "sdgm-authors-2016-1mc-bf16",
-            "sdgm-1mc-classifier-blind",
-            *CLASSIFIER_BLIND_BF16_SEEDS,
-            *SDGM_10MC_SEEDS,
-            "m2-10mc-bf16-cpu",
-            *ADGM_10MC,
-            "adgm-authors-2015-10mc-bf16",
-        ),
+        *runs(*TABLE_1_RUNS),
         "--at",
         *"5 20 60 100 200 300".split(),
     ],
@@ -318,7 +307,8 @@ FIGURES: dict[str, list[str]] = {
         "--reference",
     ],
     # Which network's prior costs the configuration its sevens: the prior on every network, on
-    # none, and on the classifier alone (the last in fp32, on another processor).
+    # none, on the classifier alone (fp32, on another processor) and on q(z|y,x) and p(x|y,z)
+    # alone.
     "docs/figures/authors-2015-prior-per-network-cpu.png": [
         "plot",
         "curves",
@@ -326,6 +316,7 @@ FIGURES: dict[str, list[str]] = {
             "adgm-authors-2015-1mc-bf16-two-layers",
             "adgm-authors-2015-1mc-bf16-no-prior",
             "adgm-authors-2015-1mc-prior-q-y",
+            "adgm-authors-2015-1mc-bf16-prior-q-z-p-x",
         ),
     ],
     # 1 MC against 10 MC: the SDGM's three seeds each way (mean and range), the paper's ADGM at

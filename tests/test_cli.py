@@ -213,6 +213,7 @@ def test_help_names_every_subcommand_without_loading_torch():
     assert result.returncode == 0, result.stderr
     for command in ("train", "evaluate", "sample", "plot", "summary", "reproduce"):
         assert command in result.stdout
+    assert "``" not in result.stdout, result.stdout  # plain text, not reStructuredText
     assert result.stdout.strip().endswith("torch not loaded")
 
 

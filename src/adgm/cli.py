@@ -82,7 +82,9 @@ def _discard_stdout() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The adgm command: one sub-parser per subcommand, each with its handler."""
-    parser = argparse.ArgumentParser(prog="adgm", description=__doc__.splitlines()[0])
+    # The docstring's first line, without its reStructuredText literal marks.
+    description = __doc__.splitlines()[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="adgm", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (add_train, add_evaluate, add_sample, add_plot, add_summary, add_reproduce):
         add(commands)
